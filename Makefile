@@ -1,0 +1,33 @@
+# The two README commands: `make train` (set up + main job) and `make test` (set up + tests).
+# The virtual environment is created when missing and rebuilt when pyproject.toml changes.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ARGS ?=
+
+.PHONY: setup train test test-all lint bench clean-outputs
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## Main job: UNetFormer + Lossd on the embedded synthetic dataset (CPU, < 10 min).
+train: setup
+	$(BIN)/python scripts/train.py $(ARGS)
+
+## Test suite (CPU, no network); GPU tests skip themselves.
+test: setup
+	$(BIN)/python -m pytest -q $(ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check src tests scripts bench
+	$(BIN)/mypy
+
+clean-outputs:
+	rm -rf outputs multirun

@@ -1,0 +1,57 @@
+"""The description every dataset module exports: classes, palette, evaluation subset."""
+
+from dataclasses import dataclass, field
+
+__all__ = ["IGNORE_INDEX", "DatasetInfo"]
+
+IGNORE_INDEX = 255
+"""Ignore value of every prepared mask (design.md, Conventions)."""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Static facts about one dataset, kept once in ``lossd/data/<name>.py``.
+
+    Args:
+        name: Short name, equal to the config option (``dataset=<name>``).
+        classes: Class names in index order (index = value in prepared masks).
+        palette: One RGB colour per class, in the same order.
+        eval_classes: Indices averaged by the mean metrics (mIoU, mF1, mBIoU) of the
+            dataset's evaluation protocol.
+        ignore_index: Mask value that is ignored by losses and metrics.
+        image_suffix: File extension of prepared images.
+        mask_suffix: File extension of prepared masks.
+        citation: Paper to cite for the dataset.
+        prepare_hint: What to run when the prepared folder is missing; ``{name}`` and
+            ``{root}`` are filled in by :meth:`how_to_prepare`.
+    """
+
+    name: str
+    classes: tuple[str, ...]
+    palette: tuple[tuple[int, int, int], ...]
+    eval_classes: tuple[int, ...] = field(default=())
+    ignore_index: int = IGNORE_INDEX
+    image_suffix: str = ".png"
+    mask_suffix: str = ".png"
+    citation: str = ""
+    prepare_hint: str = "run python scripts/prepare_data.py {name} --src RAW --dst {root}"
+
+    def __post_init__(self) -> None:
+        if len(self.palette) != len(self.classes):
+            raise ValueError(
+                f"{self.name}: {len(self.classes)} classes but {len(self.palette)} palette colours"
+            )
+        if not self.eval_classes:
+            object.__setattr__(self, "eval_classes", tuple(range(len(self.classes))))
+        bad = [c for c in self.eval_classes if not 0 <= c < len(self.classes)]
+        if bad:
+            raise ValueError(f"{self.name}: eval_classes {bad} outside 0..{len(self.classes) - 1}")
+
+    def how_to_prepare(self, root: object) -> str:
+        """The hint for creating the prepared folder ``root`` of this dataset."""
+        return self.prepare_hint.format(name=self.name, root=root)
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes (the ignore value is not a class)."""
+        return len(self.classes)

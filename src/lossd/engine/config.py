@@ -1,0 +1,95 @@
+"""Config helpers: resolvers that read class facts from the dataset modules, fingerprints.
+
+The resolvers keep class counts and evaluation subsets out of YAML (design.md: class lists live
+once per dataset in ``lossd/data/<name>.py``)::
+
+    num_classes: ${lossd.num_classes:${dataset.name}}
+    eval_classes: ${lossd.eval_classes:${dataset.name}}
+"""
+
+import hashlib
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from lossd.data.registry import get_info
+
+__all__ = [
+    "VOLATILE_KEYS",
+    "build",
+    "config_fingerprint",
+    "register_resolvers",
+    "to_container",
+]
+
+VOLATILE_KEYS: tuple[str, ...] = (
+    "trainer.resume",
+    "trainer.progress",
+    "trainer.log_every_n_steps",
+    "dataset.num_workers",
+    "logger",
+    "paths",
+    "hydra",
+    "skip_done",
+)
+"""Keys that may change between a run and its resume without changing its results."""
+
+
+def register_resolvers() -> None:
+    """Register the ``lossd.*`` OmegaConf resolvers (idempotent)."""
+    resolvers = {
+        "lossd.num_classes": lambda name: get_info(name).num_classes,
+        "lossd.eval_classes": lambda name: ListConfig(list(get_info(name).eval_classes)),
+        "lossd.class_names": lambda name: ListConfig(list(get_info(name).classes)),
+    }
+    for name, fn in resolvers.items():
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, fn)
+
+
+def to_container(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config as plain Python containers."""
+    container = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+    if not isinstance(container, dict):
+        raise TypeError("expected a mapping config")
+    return {str(k): v for k, v in container.items()}
+
+
+def _drop(tree: dict[str, Any], dotted: str) -> None:
+    head, _, rest = dotted.partition(".")
+    if head not in tree:
+        return
+    if not rest:
+        del tree[head]
+    elif isinstance(tree[head], dict):
+        _drop(tree[head], rest)
+
+
+def config_fingerprint(cfg: DictConfig, ignore: Iterable[str] = VOLATILE_KEYS) -> str:
+    """A short hash of the resolved config without the keys that do not change results."""
+    tree = to_container(cfg)
+    for key in ignore:
+        _drop(tree, key)
+    blob = json.dumps(tree, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def build(node: Any, **kwargs: Any) -> Any:
+    """``hydra.utils.instantiate``, re-raising a lossd error unwrapped.
+
+    Hydra wraps every exception of a ``_target_`` in an ``InstantiationException`` whose message
+    repeats the call; a user-facing :class:`lossd.errors.LossdError` is clearer on its own.
+    """
+    from lossd.errors import LossdError
+
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__
+        if isinstance(cause, LossdError):
+            raise cause from None
+        raise

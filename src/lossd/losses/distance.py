@@ -1,0 +1,462 @@
+"""Lossd, the distance loss: exact reference values and gradients, all classes at once.
+
+Implements the loss of Ma, Ren, Li, Chen, "Improving remote sensing image semantic segmentation
+based on distance loss", Acta Aeronautica et Astronautica Sinica 47(8):332780 (2026),
+DOI 10.7527/S1000-6893.2025.32780, as specified in docs/lossd.md (Definition, steps 1-5; the
+authors' partial code is github.com/qwqwqer233/Lossd, summarised in docs/reference.md).
+
+The reference semantics (docs/lossd.md) loop over classes and run ``max_iter`` propagation rounds
+per distance map. This module computes the same numbers from two observations:
+
+* With a hard one-hot prediction ``k`` and target ``t``, the term ``diff = |m_c * full_c - pos_c|``
+  of step 4 is non-zero only for ``c = k`` and ``c = t`` at a misclassified pixel (``k != t``):
+  for ``c = k`` it is the distance of the pixel to the true region of ``k``, for ``c = t`` it is
+  the depth of the pixel inside its true region. Every other (pixel, class) pair has
+  ``diff = 0`` and contributes the constant ``log1p(1e-6) / log1p(max_iter)``, which is kept.
+* The target side is therefore one ``[B, C, H, W]`` map "distance to the region of each class"
+  and one ``[B, H, W]`` map "depth inside the own region", both exact truncated taxicab
+  transforms (see ``_distance_transform``). They do not depend on the network and can be
+  computed once per batch with :func:`target_distance_maps`.
+
+The prediction ``k = argmax(softmax(x))`` of step 1 is taken as the first maximal logit
+(``logits.max(dim=1)``), which is the same class because softmax is increasing, and saves a
+dense softmax in the forward pass. The two can differ only where two float32 logits are so close
+(about one unit in the last place) that their rounded probabilities tie, which changes one
+pixel's term.
+
+The gradient w.r.t. the softmax probabilities is then sparse (two entries per misclassified
+pixel; ``abs'(0) = 0`` as in torch), so a custom autograd function recomputes the softmax in
+its backward pass and applies the softmax Jacobian in closed form; nothing of size
+``[B, C, H, W]`` is kept between forward and backward.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, Literal, NamedTuple
+
+import torch
+from torch import Tensor, nn
+from torch.autograd.function import FunctionCtx, once_differentiable
+
+from lossd.errors import DataFormatError, InvalidOptionError
+from lossd.losses._distance_transform import depth_in_own_region, distance_to_regions
+
+__all__ = ["DistanceLoss", "TargetDistanceMaps", "target_distance_maps"]
+
+_DIFF_EPS = 1e-6
+"""Offset inside the log normaliser, ``log1p(diff + 1e-6)`` (docs/lossd.md, step 4)."""
+
+_REDUCTIONS = ("mean", "sum")
+
+
+class TargetDistanceMaps(NamedTuple):
+    """Target-side distance maps of one batch (docs/lossd.md, steps 2-3), without gradient.
+
+    Attributes:
+        depth: ``[B, H, W]`` integer tensor, the depth of each pixel inside the true region of
+            its own class (``pos`` of step 3 for that class), capped at ``max_iter``.
+        outside: ``[B, C, H, W]`` integer tensor, the distance of each pixel to the true region
+            of each class (``-full`` of step 3 outside the region), capped at ``max_iter``;
+            ``max_iter`` where the image has no pixel of the class, 0 inside the region.
+        max_iter: The cap the maps were computed with.
+        ignore_index: The ignore value the maps were computed with (``None``: no ignore).
+    """
+
+    depth: Tensor
+    outside: Tensor
+    max_iter: int
+    ignore_index: int | None
+
+
+def _check_max_iter(max_iter: int) -> None:
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+        raise InvalidOptionError(f"max_iter={max_iter!r}; expected an integer >= 1")
+
+
+def _check_num_classes(num_classes: int) -> None:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise InvalidOptionError(f"num_classes={num_classes!r}; expected an integer >= 1")
+
+
+def _check_target(target: Tensor, num_classes: int, ignore_index: int | None) -> None:
+    """Raise DataFormatError unless target is ``[B, H, W]`` integer with values in range.
+
+    Costs one host-device synchronisation (the value check).
+    """
+    if not isinstance(target, Tensor):
+        raise DataFormatError(f"target is a {type(target).__name__}; expected a torch.Tensor")
+    if target.dtype.is_floating_point or target.dtype.is_complex or target.dtype == torch.bool:
+        raise DataFormatError(
+            f"target has dtype {target.dtype}; expected an integer tensor of class indices"
+        )
+    if target.ndim != 3:
+        raise DataFormatError(
+            f"target has shape {tuple(target.shape)}; expected [B, H, W] class indices"
+        )
+    bad = (target < 0) | (target >= num_classes)
+    if ignore_index is not None:
+        bad &= target != ignore_index
+    if bool(bad.any()):
+        value = int(target[bad][0])
+        allowed = f"0..{num_classes - 1}"
+        if ignore_index is not None:
+            allowed += f" or ignore_index={ignore_index}"
+        else:
+            allowed += " (ignore_index is None; set it to ignore a label value)"
+        raise DataFormatError(f"target contains the label value {value}; expected {allowed}")
+
+
+def _label_with_sentinel(target: Tensor, num_classes: int, ignore_index: int | None) -> Tensor:
+    """Target as int64 with ignored pixels relabelled ``num_classes`` (belongs to no class)."""
+    label = target.long()
+    if ignore_index is not None:
+        label = label.masked_fill(target == ignore_index, num_classes)
+    return label
+
+
+@torch.no_grad()
+def target_distance_maps(
+    target: Tensor,
+    num_classes: int,
+    max_iter: int = 50,
+    ignore_index: int | None = None,
+) -> TargetDistanceMaps:
+    """Compute the target-side maps of Lossd once per batch (no gradient).
+
+    Pass the result to :meth:`DistanceLoss.forward` as ``target_maps`` together with the same
+    ``target`` (e.g. computed in a ``collate_fn`` or a data-loading thread). The target is
+    validated here, which costs one host-device synchronisation; ``DistanceLoss`` with
+    precomputed maps needs none.
+
+    Args:
+        target: Class indices.
+        num_classes: Number of classes ``C`` (>= 1).
+        max_iter: Distance cap of docs/lossd.md, step 2 (>= 1).
+        ignore_index: Label value of ignored pixels, or ``None`` (the reference: no ignore).
+            Ignored pixels count as "not c" for every class (docs/lossd.md, "Beyond the
+            reference").
+
+    Shape:
+        - target: ``[B, H, W]``, integer dtype.
+        - depth: ``[B, H, W]``; outside: ``[B, C, H, W]``; both ``uint8`` for
+          ``max_iter <= 127``, a wider integer type above.
+
+    Returns:
+        The maps, on the device of ``target``.
+
+    Raises:
+        InvalidOptionError: If ``num_classes`` or ``max_iter`` is not an integer >= 1.
+        DataFormatError: If ``target`` is not an integer ``[B, H, W]`` tensor or holds a value
+            outside ``0..C-1`` that is not ``ignore_index``.
+
+    Reference:
+        docs/lossd.md, Definition, steps 2-3.
+    """
+    _check_num_classes(num_classes)
+    _check_max_iter(max_iter)
+    _check_target(target, num_classes, ignore_index)
+    label = _label_with_sentinel(target, num_classes, ignore_index)
+    depth = depth_in_own_region(label, max_iter)
+    if ignore_index is not None:
+        depth.masked_fill_(label == num_classes, 0)  # not used; 0 keeps the map readable
+    outside = distance_to_regions(label, num_classes, max_iter)
+    return TargetDistanceMaps(depth, outside, max_iter, ignore_index)
+
+
+def _normalised(diff: Tensor, max_iter: int) -> tuple[Tensor, Tensor]:
+    """``n = log1p(diff + 1e-6) / log1p(max_iter)`` and ``dn/d diff`` (docs/lossd.md, step 4)."""
+    shifted = diff + _DIFF_EPS
+    scale = math.log1p(max_iter)
+    return torch.log1p(shifted) / scale, 1.0 / ((1.0 + shifted) * scale)
+
+
+def _term_tables(weights: Tensor, max_iter: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Per (class, diff) tables of the weighted terms of docs/lossd.md, step 4.
+
+    Returns ``excess[c, d] = w_c (n(d) - n(0))``, ``slope[c, d] = w_c d n'(d)`` (the size of
+    ``d value / d m_c`` at a pixel with ``diff = d``), flattened, and ``n(0)``.
+    """
+    levels = torch.arange(max_iter + 1, dtype=torch.float32, device=weights.device)
+    normalised, slope = _normalised(levels, max_iter)
+    excess = weights.unsqueeze(1) * (normalised - normalised[0])
+    coef = weights.unsqueeze(1) * (levels * slope)
+    return excess.reshape(-1), coef.reshape(-1), normalised[0]
+
+
+def _compact_index(index: Tensor, num_values: int) -> Tensor:
+    """Store a class-index map in uint8 when it fits (it is only saved for backward)."""
+    return index.to(torch.uint8) if num_values <= 256 else index
+
+
+class _LossdFunction(torch.autograd.Function):
+    """Lossd value with a closed-form backward (see the module docstring)."""
+
+    @staticmethod
+    def forward(
+        ctx: FunctionCtx,
+        logits: Tensor,
+        label: Tensor,
+        depth: Tensor,
+        outside: Tensor,
+        weights: Tensor,
+        selected: Tensor,
+        max_iter: int,
+        mean: bool,
+        has_ignore: bool,
+    ) -> Tensor:
+        num_classes = logits.shape[1]
+        with torch.autocast(device_type=logits.device.type, enabled=False):
+            # Step 1: k = argmax(softmax(x)) = the first maximal logit (see the module note).
+            pred = logits.detach().max(dim=1).indices
+            if has_ignore:
+                valid = label != num_classes
+                true_class = label.clamp(max=num_classes - 1)
+                pred_seen = pred.masked_fill(~valid, num_classes)
+                wrong = (pred != label) & valid
+                num_valid = valid.sum().float()
+            else:
+                true_class = label
+                pred_seen = pred
+                wrong = pred != label
+                # torch.full fills on the device: no host-device copy, no synchronisation.
+                num_valid = torch.full((), float(label.numel()), device=label.device)
+            # Step 5: classes taken = selected classes seen in the prediction or the target.
+            seen = torch.zeros(num_classes + 1, dtype=torch.bool, device=label.device)
+            seen.scatter_(0, pred_seen.reshape(-1), True).scatter_(0, label.reshape(-1), True)
+            taken = seen[:num_classes] & selected
+            # 1 / (pixels in the mean * classes taken), or 1 / pixels for "sum".
+            per_mean = 1.0 / num_valid.clamp(min=1.0)
+            if mean:
+                per_mean = per_mean / taken.sum().clamp(min=1).float()
+            # Step 4 at the only pixels where diff != 0 (k != t): diff = distance of the
+            # pixel to the true region of k for class k, its depth in its region for class t;
+            # diff = 0 elsewhere. diff is an integer in 0..max_iter, so the per-class terms
+            # are looked up in tables indexed by class * (max_iter + 1) + diff.
+            dist_pred = outside.gather(1, pred.unsqueeze(1)).squeeze(1)  # 0 where k == t
+            if has_ignore:
+                dist_pred = dist_pred * wrong
+            key_pred = pred * (max_iter + 1) + dist_pred
+            key_true = true_class * (max_iter + 1) + depth * wrong
+            excess_table, coef_table, n_zero = _term_tables(weights, max_iter)
+            excess = excess_table.take(key_pred).add_(excess_table.take(key_true))
+            # Every taken class adds n(0) at each valid pixel, plus the excess of its errors.
+            constant = n_zero * (weights * taken).sum() * num_valid
+            value = (constant + excess.sum()) * per_mean
+            # d value / d m: +w_k dist slope at c = k, -w_t depth slope at c = t (abs' = sign).
+            coef_pred = coef_table.take(key_pred).mul_(per_mean)
+            coef_true = coef_table.take(key_true).mul_(-per_mean)
+        ctx.save_for_backward(
+            logits,
+            _compact_index(pred, num_classes),
+            _compact_index(true_class, num_classes),
+            coef_pred,
+            coef_true,
+        )
+        return value
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_value: Tensor) -> tuple[Tensor | None, ...]:
+        logits, pred, true_class, coef_pred, coef_true = ctx.saved_tensors
+        with torch.autocast(device_type=logits.device.type, enabled=False):
+            prob = torch.softmax(logits.float(), dim=1)
+            pred = pred.long().unsqueeze(1)
+            true_class = true_class.long().unsqueeze(1)
+            # Softmax Jacobian with the sparse dL/dp: dL/dx = p * (g - <p, g>).
+            from_pred = prob.gather(1, pred) * (coef_pred * grad_value).unsqueeze(1)
+            from_true = prob.gather(1, true_class) * (coef_true * grad_value).unsqueeze(1)
+            grad = prob.mul_(-(from_pred + from_true))
+            grad.scatter_add_(1, pred, from_pred).scatter_add_(1, true_class, from_true)
+        return grad.to(logits.dtype), None, None, None, None, None, None, None, None
+
+
+class DistanceLoss(nn.Module):
+    """Lossd, the distance loss of Ma et al. (2026), exact and vectorised over classes.
+
+    Scores each predicted class region against the ground truth with truncated signed
+    Manhattan distance maps: a false positive far outside the true region, or a missed pixel
+    deep inside it, costs more than an error on the boundary (docs/lossd.md). Values and
+    gradients equal the reference semantics of docs/lossd.md; computation is in float32 whatever
+    the logits' dtype (also under ``torch.autocast``), and the result is a float32 scalar.
+
+    Args:
+        num_classes: Number of classes ``C`` of the logits (>= 1).
+        classes: Class indices the loss looks at (the paper's ``label_list``); ``None`` = all.
+        class_weights: One weight (finite, >= 0) per entry of ``classes`` (per class if
+            ``classes`` is ``None``); ``None`` = 1 each.
+        max_iter: Distance cap of docs/lossd.md, step 2 (>= 1); 50 in the authors' code.
+        reduction: ``"mean"`` divides the weighted sum of the per-class terms by the number of
+            classes taken (docs/lossd.md, step 5); ``"sum"`` returns the weighted sum.
+        ignore_index: Label value of ignored pixels, or ``None`` (default, the reference).
+            Ignored pixels count as "not c" for the distance maps and are left out of the mean
+            and of the classes taken (docs/lossd.md, "Beyond the reference"); with no ignored
+            pixel present the value equals the reference.
+
+    Shape:
+        - logits: ``[B, C, H, W]``, any floating dtype.
+        - target: ``[B, H, W]``, integer class indices in ``0..C-1`` (or ``ignore_index``).
+        - output: scalar, float32.
+
+    Raises:
+        InvalidOptionError: From ``__init__`` for an argument out of range (see Args).
+
+    Reference:
+        Ma, Ren, Li, Chen, Acta Aeronautica et Astronautica Sinica 47(8):332780 (2026),
+        DOI 10.7527/S1000-6893.2025.32780; docs/lossd.md, Definition, steps 1-5.
+    """
+
+    weights: Tensor
+    selected: Tensor
+
+    def __init__(
+        self,
+        num_classes: int,
+        classes: Sequence[int] | None = None,
+        class_weights: Sequence[float] | None = None,
+        max_iter: int = 50,
+        reduction: Literal["mean", "sum"] = "mean",
+        ignore_index: int | None = None,
+    ) -> None:
+        super().__init__()
+        _check_num_classes(num_classes)
+        _check_max_iter(max_iter)
+        if reduction not in _REDUCTIONS:
+            raise InvalidOptionError(f"reduction={reduction!r}; expected one of {_REDUCTIONS}")
+        if ignore_index is not None and (
+            isinstance(ignore_index, bool) or not isinstance(ignore_index, int)
+        ):
+            raise InvalidOptionError(f"ignore_index={ignore_index!r}; expected an integer or None")
+        class_list = self._checked_classes(num_classes, classes)
+        weight_list = self._checked_weights(class_list, class_weights)
+        self.num_classes = num_classes
+        self.classes = tuple(class_list)
+        self.max_iter = max_iter
+        self.reduction = reduction
+        self.ignore_index = ignore_index
+        weights = torch.zeros(num_classes, dtype=torch.float32)
+        weights[list(class_list)] = torch.tensor(weight_list, dtype=torch.float32)
+        selected = torch.zeros(num_classes, dtype=torch.bool)
+        selected[list(class_list)] = True
+        self.register_buffer("weights", weights, persistent=False)
+        self.register_buffer("selected", selected, persistent=False)
+
+    @staticmethod
+    def _checked_classes(num_classes: int, classes: Sequence[int] | None) -> list[int]:
+        if classes is None:
+            return list(range(num_classes))
+        class_list = list(classes)
+        if not class_list:
+            raise InvalidOptionError("classes=[] is empty; pass None for all classes")
+        for c in class_list:
+            if isinstance(c, bool) or not isinstance(c, int) or not 0 <= c < num_classes:
+                raise InvalidOptionError(
+                    f"classes contains {c!r}; expected class indices in 0..{num_classes - 1}"
+                )
+        if len(set(class_list)) != len(class_list):
+            raise InvalidOptionError(f"classes={class_list} has duplicates; list each once")
+        return class_list
+
+    @staticmethod
+    def _checked_weights(
+        class_list: list[int], class_weights: Sequence[float] | None
+    ) -> list[float]:
+        if class_weights is None:
+            return [1.0] * len(class_list)
+        weight_list = [float(w) for w in class_weights]
+        if len(weight_list) != len(class_list):
+            raise InvalidOptionError(
+                f"class_weights has {len(weight_list)} entries but classes has "
+                f"{len(class_list)} ({class_list}); expected one weight per class"
+            )
+        bad = [w for w in weight_list if not (math.isfinite(w) and w >= 0.0)]
+        if bad:
+            raise InvalidOptionError(
+                f"class_weights contains {bad[0]!r}; expected finite weights >= 0"
+            )
+        return weight_list
+
+    def extra_repr(self) -> str:
+        """Summarise the options in ``repr``."""
+        return (
+            f"num_classes={self.num_classes}, classes={list(self.classes)}, "
+            f"max_iter={self.max_iter}, reduction={self.reduction!r}, "
+            f"ignore_index={self.ignore_index}"
+        )
+
+    def _check_logits(self, logits: Tensor, target: Tensor) -> None:
+        if not isinstance(logits, Tensor) or not logits.dtype.is_floating_point:
+            kind = logits.dtype if isinstance(logits, Tensor) else type(logits).__name__
+            raise DataFormatError(f"logits are {kind}; expected a floating-point tensor")
+        if logits.ndim != 4 or logits.shape[1] != self.num_classes:
+            raise DataFormatError(
+                f"logits have shape {tuple(logits.shape)}; expected [B, {self.num_classes}, H, W]"
+            )
+        expected = (logits.shape[0], *logits.shape[2:])
+        if not isinstance(target, Tensor) or tuple(target.shape) != expected:
+            shape = tuple(target.shape) if isinstance(target, Tensor) else type(target).__name__
+            raise DataFormatError(f"target has shape {shape}; expected {expected} (B, H, W)")
+
+    def _check_maps(self, maps: TargetDistanceMaps, target: Tensor) -> None:
+        if maps.max_iter != self.max_iter or maps.ignore_index != self.ignore_index:
+            raise InvalidOptionError(
+                f"target_maps were computed with max_iter={maps.max_iter}, "
+                f"ignore_index={maps.ignore_index}; this loss has max_iter={self.max_iter}, "
+                f"ignore_index={self.ignore_index}"
+            )
+        expected = (target.shape[0], self.num_classes, *target.shape[1:])
+        if tuple(maps.outside.shape) != expected or maps.depth.shape != target.shape:
+            raise DataFormatError(
+                f"target_maps have outside {tuple(maps.outside.shape)} and depth "
+                f"{tuple(maps.depth.shape)}; expected {expected} and {tuple(target.shape)}"
+            )
+
+    def forward(
+        self,
+        logits: Tensor,
+        target: Tensor,
+        target_maps: TargetDistanceMaps | None = None,
+    ) -> Tensor:
+        """Compute Lossd for a batch.
+
+        Args:
+            logits: Network output (before softmax).
+            target: Class indices.
+            target_maps: Maps from :func:`target_distance_maps` for this ``target`` and this
+                loss's ``max_iter`` and ``ignore_index``; ``None`` computes them here (one
+                host-device synchronisation for validating ``target``; none otherwise).
+
+        Shape:
+            - logits: ``[B, C, H, W]``; target: ``[B, H, W]``; output: scalar float32.
+
+        Returns:
+            The loss; ``0 * logits.sum()``-like zero (keeps the graph) if no class is taken.
+
+        Raises:
+            DataFormatError: For logits or target of the wrong shape or dtype, or a target value
+                outside ``0..C-1`` that is not ``ignore_index``.
+            InvalidOptionError: If ``target_maps`` were computed with other options.
+        """
+        self._check_logits(logits, target)
+        target = target.to(logits.device)
+        if target_maps is None:
+            target_maps = target_distance_maps(
+                target, self.num_classes, self.max_iter, self.ignore_index
+            )
+        else:
+            self._check_maps(target_maps, target)
+        label = _label_with_sentinel(target, self.num_classes, self.ignore_index)
+        device = logits.device
+        value: Tensor = _LossdFunction.apply(
+            logits,
+            label,
+            target_maps.depth.to(device),
+            target_maps.outside.to(device),
+            self.weights.to(device),
+            self.selected.to(device),
+            self.max_iter,
+            self.reduction == "mean",
+            self.ignore_index is not None,
+        )
+        return value

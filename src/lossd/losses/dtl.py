@@ -1,0 +1,128 @@
+"""Boundary term of the distance-transform loss (DTL) of the segloss package.
+
+segloss ``DistanceTransformLoss`` (PyPI ``segloss``; github rafaelvareto/segmentation-loss,
+``python/segloss/src/dtl.py``, by Vareto et al.; reference.md, "Competing losses"). segloss
+returns ``CE + w · border^power``; this module is the ``border^power`` part only, because the
+region term (cross-entropy or the model's own recipe) is supplied by the training objective,
+which also holds the weight ``w`` (segloss default 1.0).
+"""
+
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from lossd.losses._functional import (
+    check_choice,
+    check_ignore_index,
+    check_inputs,
+    check_number,
+    manhattan_distance_to,
+    one_hot,
+    one_sided_edges,
+    promote_float,
+    valid_mask,
+)
+
+__all__ = ["DistanceTransformLoss"]
+
+
+class DistanceTransformLoss(nn.Module):
+    """Penalty of predicted class edges by their L1 distance to the target's class edges.
+
+    For each class c present in the target batch, with ``p = softmax(logits)``, the predicted
+    label map ``k = argmax p`` and the one-pixel edges ``E`` of segloss (pixel differs from
+    the one below or the one to its left):
+
+    ``border = Σ_{b, x, c} p_c(x) · E(k == c)(x) · relu(DT_c(x) - dilate)``,
+
+    where ``DT_c`` is the exact L1 (Manhattan) distance transform to the target edges of c in
+    the same image (segloss: two-pass row/column propagation; here separable running minima,
+    the same numbers). The loss is ``border ** power`` (``reduction="sum"``, segloss default)
+    or ``(border / #pixels with a penalty) ** power`` (``"mean"``, segloss's mean over the
+    non-zero penalties). Only ``p`` carries gradient: the edge masks come from the argmax.
+    A zero penalty gives a zero loss with zero gradient (no infinite slope of ``x ** 0.5``).
+
+    Departures from segloss, all where segloss is ill-defined:
+
+    - an image without target edge of c has ``DT_c = H + W`` (above any in-image L1 distance);
+      segloss starts its propagation at ``N + 1 + H + W``, which depends on the batch size;
+    - products stay within each image: segloss multiplies [N,H,W] by [N,1,H,W] maps, which
+      broadcasts to [N,N,H,W] and pairs different images when N > 1;
+    - ignore pixels are a "void" label in both the target and the argmax map (so edges next to
+      an ignore area match when the prediction is right) and carry no penalty; segloss only
+      skips the ignore label in its class loop.
+
+    Args:
+        dilate: Distance (pixels, L1) below which predicted edges are not penalised
+            (segloss default 5).
+        power: Exponent of the summed penalty (segloss default 0.5).
+        ignore_index: Label value to ignore (255 in prepared masks), or None.
+        reduction: ``"sum"`` (segloss default) or ``"mean"`` over the penalised pixels,
+            applied before the power.
+
+    Shape:
+        - logits: [B, C, H, W] (any float dtype; float16 and bfloat16 are computed in float32).
+        - target: [B, H, W] integer class indices.
+        - output: scalar, float32 (float64 for float64 logits).
+
+    Reference:
+        segloss ``DistanceTransformLoss(border_params=[5, 0.5, 1.0], ignore_index=255,
+        reduction='sum')``: ``border_params`` = [dilate, power, weight] (reference.md,
+        "Competing losses").
+    """
+
+    def __init__(
+        self,
+        dilate: int = 5,
+        power: float = 0.5,
+        ignore_index: int | None = 255,
+        reduction: Literal["sum", "mean"] = "sum",
+    ) -> None:
+        super().__init__()
+        check_number("dilate", dilate, minimum=0, integer=True)
+        check_number("power", power, minimum=0.0, strict=True)
+        check_choice("reduction", reduction, ("sum", "mean"))
+        self.dilate = dilate
+        self.power = float(power)
+        self.ignore_index = check_ignore_index(ignore_index)
+        self.reduction = reduction
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        """Return the distance-transform boundary penalty raised to ``power``.
+
+        Args:
+            logits: Raw scores [B, C, H, W].
+            target: Class indices [B, H, W]; ``ignore_index`` marks ignored pixels.
+
+        Returns:
+            The scalar loss (a graph-connected zero when no pixel is valid).
+
+        Raises:
+            DataFormatError: If the shapes or dtypes of ``logits`` and ``target`` are wrong.
+        """
+        check_inputs(logits, target)
+        num_classes, height, width = logits.shape[1:]
+        logits = promote_float(logits)
+        probs = torch.softmax(logits, dim=1)
+        valid = valid_mask(target, self.ignore_index)
+        with torch.no_grad():
+            truth = one_hot(target, num_classes, self.ignore_index)
+            predicted = one_hot(logits.argmax(dim=1), num_classes) & valid.unsqueeze(1)
+            present = truth.flatten(2).any(dim=2).any(dim=0).view(1, num_classes, 1, 1)
+            distance = manhattan_distance_to(one_sided_edges(truth), cap=float(height + width))
+            weight = (distance - self.dilate).clamp_min(0.0)
+            weight *= one_sided_edges(predicted) & present & valid.unsqueeze(1)
+        penalty = (probs * weight).sum()
+        if self.reduction == "mean":
+            penalty = penalty / (weight.sum(dim=1) > 0).sum().clamp_min(1)
+        positive = penalty > 0
+        safe = torch.where(positive, penalty, torch.ones_like(penalty))
+        return torch.where(positive, safe.pow(self.power), penalty * 0.0)
+
+    def extra_repr(self) -> str:
+        """Return the options shown by ``repr``."""
+        return (
+            f"dilate={self.dilate}, power={self.power}, ignore_index={self.ignore_index}, "
+            f"reduction={self.reduction!r}"
+        )

@@ -1,0 +1,170 @@
+"""timm feature extractors used as encoders, with offline-safe pretrained weights.
+
+Every network of ``lossd.models`` takes its encoder from
+``timm.create_model(name, features_only=True, output_stride=32, out_indices=...)`` and reads
+the channel widths from ``feature_info.channels()``, as GeoSeg does
+(WangLibo1995/GeoSeg: geoseg/models/UNetFormer.py, ``UNetFormer.__init__``).
+
+Pretrained weights come, in this order, from a local file (``weights_file``), from the
+Hugging Face cache, or from the Hugging Face hub. Nothing is downloaded unless
+``pretrained=True`` is asked for, and a failed download raises one
+:class:`~lossd.errors.WeightsUnavailableError` that names the timm model, its hub id and how to
+provide the file offline.
+"""
+
+import os
+import socket
+from collections.abc import Sequence
+from pathlib import Path
+from typing import cast
+from urllib.parse import urlsplit
+
+import timm
+from huggingface_hub import constants as hf_constants
+from huggingface_hub import hf_hub_download, try_to_load_from_cache
+from torch import nn
+
+from lossd.errors import CheckpointError, InvalidOptionError, WeightsUnavailableError
+
+__all__ = ["HUB_WEIGHT_FILES", "create_backbone", "resolve_pretrained_file"]
+
+#: Seconds to wait for a TCP connection to the hub before giving up on a download. Without
+#: this probe huggingface_hub retries a failed request five times with back-off (about 25 s).
+HUB_PROBE_TIMEOUT_S = 3.0
+
+#: File names that timm publishes on the Hugging Face hub, preferred first
+#: (timm/models/_hub.py: ``HF_SAFE_WEIGHTS_NAME``, ``HF_WEIGHTS_NAME``).
+HUB_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def _check_model_name(name: str) -> None:
+    if not timm.is_model(name):
+        raise InvalidOptionError(
+            f"backbone={name!r} is not a timm model; expected a name listed by "
+            "timm.list_models(), e.g. 'resnet18.fb_swsl_ig1b_ft_in1k' or 'efficientnet_b3'"
+        )
+
+
+def _hub_id(name: str) -> tuple[str | None, str | None]:
+    """Return the Hugging Face hub id and the legacy URL of ``name``'s default weights."""
+    probe = timm.create_model(name, pretrained=False, features_only=True)
+    cfg = cast(dict[str, object], getattr(probe, "pretrained_cfg", {}) or {})
+    hub_id = cfg.get("hf_hub_id")
+    url = cfg.get("url")
+    return (hub_id if isinstance(hub_id, str) and hub_id else None,
+            url if isinstance(url, str) and url else None)
+
+
+def _hub_unreachable_reason() -> str | None:
+    """Why the Hugging Face hub cannot be reached now, or None if a download may work."""
+    if hf_constants.is_offline_mode():
+        return "HF_HUB_OFFLINE is set"
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return None  # a proxy decides; let huggingface_hub try
+    endpoint = urlsplit(hf_constants.ENDPOINT)
+    host = endpoint.hostname or "huggingface.co"
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=HUB_PROBE_TIMEOUT_S):
+            return None
+    except OSError as err:
+        return f"cannot connect to {host}:{port} within {HUB_PROBE_TIMEOUT_S:g} s ({err})"
+
+
+def resolve_pretrained_file(name: str) -> Path:
+    """Find the pretrained weights of a timm model in the HF cache, or download them there.
+
+    Args:
+        name: timm model name, optionally with a pretrained tag (``arch.tag``).
+
+    Returns:
+        Path of the cached weights file.
+
+    Raises:
+        InvalidOptionError: ``name`` is not a timm model.
+        WeightsUnavailableError: the weights are neither cached nor downloadable (offline).
+    """
+    _check_model_name(name)
+    hub_id, url = _hub_id(name)
+    if hub_id is None:
+        raise WeightsUnavailableError(
+            f"timm model {name!r} has no Hugging Face hub weights (legacy URL: {url}); download "
+            "the file yourself and pass backbone_weights=<path>, or use pretrained=False"
+        )
+    for filename in HUB_WEIGHT_FILES:
+        cached = try_to_load_from_cache(hub_id, filename)
+        if isinstance(cached, str):
+            return Path(cached)
+    reason = _hub_unreachable_reason()
+    try:
+        if reason is not None:
+            raise ConnectionError(reason)
+        return Path(hf_hub_download(hub_id, HUB_WEIGHT_FILES[0]))
+    except Exception as err:  # network, DNS, offline mode, missing file: all mean "unavailable"
+        raise WeightsUnavailableError(
+            f"pretrained weights for timm model {name!r} (Hugging Face hub id {hub_id!r}) are "
+            f"not in the Hugging Face cache ({hf_constants.HF_HUB_CACHE}) and could not be "
+            f"downloaded ({type(err).__name__}: {err}). Either run once with network access "
+            "(the file is cached there; set HF_HOME to move the cache), or download "
+            f"https://huggingface.co/{hub_id}/resolve/main/{HUB_WEIGHT_FILES[0]} and pass "
+            "backbone_weights=<path to that file> (Hydra: +model.net.backbone_weights=<path>), "
+            "or use pretrained=False"
+        ) from err
+
+
+def create_backbone(
+    name: str,
+    out_indices: Sequence[int],
+    *,
+    pretrained: bool = False,
+    weights_file: str | Path | None = None,
+) -> nn.Module:
+    """Create a timm feature extractor with output stride 32.
+
+    Args:
+        name: timm model name (``arch`` or ``arch.tag``).
+        out_indices: feature levels to return (timm ``out_indices``).
+        pretrained: load timm's pretrained weights from the HF cache, downloading them if
+            the network is reachable.
+        weights_file: local weights file (``.safetensors``, ``.pth``, ``.bin``) of the
+            classification model ``name``; implies ``pretrained`` and never touches the network.
+
+    Returns:
+        The timm ``features_only`` module; ``feature_info.channels()`` and
+        ``feature_info.reduction()`` describe its outputs.
+
+    Raises:
+        InvalidOptionError: ``name`` is not a timm model.
+        WeightsUnavailableError: pretrained weights were asked for and cannot be found.
+        CheckpointError: ``weights_file`` cannot be read or does not fit ``name``.
+    """
+    _check_model_name(name)
+    if weights_file is not None:
+        path = Path(weights_file)
+        if not path.is_file():
+            raise WeightsUnavailableError(
+                f"backbone weights file {str(path)!r} does not exist; expected the weights of "
+                f"timm model {name!r} (see https://huggingface.co/timm)"
+            )
+    elif pretrained:
+        path = resolve_pretrained_file(name)
+    else:
+        return cast(
+            nn.Module,
+            timm.create_model(
+                name, pretrained=False, features_only=True, output_stride=32,
+                out_indices=tuple(out_indices),
+            ),
+        )
+    try:
+        return cast(
+            nn.Module,
+            timm.create_model(
+                name, pretrained=True, features_only=True, output_stride=32,
+                out_indices=tuple(out_indices), pretrained_cfg_overlay={"file": str(path)},
+            ),
+        )
+    except Exception as err:  # torch.load, safetensors and load_state_dict errors alike
+        raise CheckpointError(
+            f"cannot load backbone weights {str(path)!r} into timm model {name!r}: {err}"
+        ) from err

@@ -1,0 +1,69 @@
+"""Fake UAVid image release in the official layout, names and encoding (datasets.md §2).
+
+``uavid_v1.5_official_release_image/uavid_{train,val,test}/seqN/Images/<frame>.png`` with
+``Labels/<frame>.png`` colour labels for train and val. Frames have both real aspect ratios,
+2160×3840 and 2160×4096, scaled down by ``scale`` (16 keeps the real patch geometry exactly
+with 64-px patches: 135 = 2×64 + 7 like 2160 = 2×1024 + 112; 240 = 3×64 + 48; 256 = 4×64).
+Every label holds every class colour.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from lossd.data import uavid
+
+RELEASE = "uavid_v1.5_official_release_image"
+# (split folder, sequence, frame, real width)
+FRAMES: tuple[tuple[str, str, str, int], ...] = (
+    ("uavid_train", "seq1", "000000", 3840),
+    ("uavid_train", "seq1", "000100", 3840),
+    ("uavid_train", "seq2", "000000", 4096),
+    ("uavid_val", "seq16", "000000", 4096),
+    ("uavid_val", "seq16", "000100", 4096),
+    ("uavid_test", "seq21", "000000", 3840),
+    ("uavid_test", "seq42", "000000", 4096),
+)
+SPLIT_OF_FOLDER = {"uavid_train": "train", "uavid_val": "val", "uavid_test": "test"}
+
+
+@dataclass
+class FakeUAVid:
+    root: Path
+    images: dict[str, np.ndarray] = field(default_factory=dict)
+    classes: dict[str, np.ndarray] = field(default_factory=dict)
+    split_of: dict[str, str] = field(default_factory=dict)
+
+    def stems(self, split: str) -> list[str]:
+        return sorted(s for s, sp in self.split_of.items() if sp == split)
+
+
+def class_map(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    blocks = rng.integers(0, 8, (height // 8 + 1, width // 8 + 1), dtype=np.uint8)
+    classes = np.kron(blocks, np.ones((8, 8), np.uint8))[:height, :width].copy()
+    classes[-1, -8:] = np.arange(8, dtype=np.uint8)  # every class colour is present
+    return classes
+
+
+def write_uavid(root: Path, scale: int = 16, seed: int = 0) -> FakeUAVid:
+    """Write the fake release below ``root``; return what was written."""
+    rng = np.random.default_rng(seed)
+    fake = FakeUAVid(root)
+    palette = np.asarray(uavid.PALETTE, dtype=np.uint8)
+    for folder, seq, frame, real_width in FRAMES:
+        height, width = 2160 // scale, real_width // scale
+        seq_dir = root / RELEASE / folder / seq
+        (seq_dir / "Images").mkdir(parents=True, exist_ok=True)
+        image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        Image.fromarray(image, "RGB").save(seq_dir / "Images" / f"{frame}.png")
+        stem = f"{seq}_{frame}"
+        fake.images[stem] = image
+        fake.split_of[stem] = SPLIT_OF_FOLDER[folder]
+        if folder != "uavid_test":
+            (seq_dir / "Labels").mkdir(exist_ok=True)
+            classes = class_map(rng, height, width)
+            Image.fromarray(palette[classes], "RGB").save(seq_dir / "Labels" / f"{frame}.png")
+            fake.classes[stem] = classes
+    return fake

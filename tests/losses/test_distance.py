@@ -1,0 +1,427 @@
+"""DistanceLoss (Lossd) against the naive reference of docs/lossd.md: values and gradients."""
+
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from lossd.errors import DataFormatError, InvalidOptionError
+from lossd.losses import DistanceLoss, TargetDistanceMaps, target_distance_maps
+
+_spec = importlib.util.spec_from_file_location(
+    "_naive_lossd_for_loss", Path(__file__).with_name("_naive_lossd.py")
+)
+assert _spec is not None and _spec.loader is not None
+naive = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(naive)
+
+TOL = 1e-5
+
+
+def value_and_grad(loss_fn, logits, target, **kwargs):
+    leaf = logits.detach().clone().requires_grad_()
+    value = loss_fn(leaf, target, **kwargs)
+    (grad,) = torch.autograd.grad(value, leaf)
+    return value.detach(), grad
+
+
+def assert_matches_naive(logits, target, **options):
+    """Value within 1e-5 (relative when large), gradient within 1e-5 of its largest entry."""
+    num_classes = logits.shape[1]
+    ref_value, ref_grad = value_and_grad(naive.naive_lossd, logits, target, **options)
+    loss = DistanceLoss(num_classes, **options)
+    value, grad = value_and_grad(loss, logits, target)
+    assert value.dtype == torch.float32 and value.ndim == 0
+    torch.testing.assert_close(value, ref_value.float(), rtol=TOL, atol=TOL)
+    scale = float(ref_grad.abs().max())
+    torch.testing.assert_close(grad, ref_grad, rtol=TOL, atol=TOL * max(scale, 1e-12))
+    return value, grad
+
+
+def blob_target(batch, num_classes, height, width, seed):
+    gen = torch.Generator().manual_seed(seed)
+    coarse = torch.randint(
+        0, num_classes, (batch, (height + 2) // 3, (width + 2) // 3), generator=gen
+    )
+    target = coarse.repeat_interleave(3, 1).repeat_interleave(3, 2)[:, :height, :width]
+    return target.contiguous()
+
+
+def noisy_logits(target, num_classes, seed, noise=1.5):
+    """Logits that mostly predict the target, with errors near and far from boundaries."""
+    gen = torch.Generator().manual_seed(seed)
+    onehot = torch.nn.functional.one_hot(target, num_classes).permute(0, 3, 1, 2).float()
+    return 2.0 * onehot + noise * torch.randn(onehot.shape, generator=gen)
+
+
+# --- the worked example of docs/lossd.md --------------------------------------------------------
+
+
+def worked_example():
+    target = torch.zeros(1, 6, 8, dtype=torch.long)
+    target[0, 1:5, 1:5] = 1
+    logits = torch.zeros(1, 2, 6, 8)
+    logits[0, 0] = 0.5
+    logits[0, 1, 1:5, 2:7] = 2.0
+    return logits, target
+
+
+@pytest.mark.parametrize("loss_fn", ["fast", "naive"])
+def test_worked_example_of_the_spec(loss_fn):
+    logits, target = worked_example()
+    fn = DistanceLoss(2) if loss_fn == "fast" else naive.naive_lossd
+    value, grad = value_and_grad(fn, logits, target)
+    assert abs(float(value) - 0.052667) <= 1e-5
+    expected_row = torch.tensor([0, -0.000623, 0, 0, 0, 0.000395, 0.000527, 0])
+    torch.testing.assert_close(grad[0, 1, 2], expected_row, rtol=0, atol=1e-6)
+
+
+def test_worked_example_by_hand():
+    """The value of the worked example, summed by hand from the per-pixel errors of step 4."""
+    logits, target = worked_example()
+    n = lambda d: math.log1p(d + 1e-6) / math.log1p(50)  # noqa: E731
+    # Column 1 (rows 1-4): class 1 missed at depth 1; class 0 predicted 1 step from class 0.
+    # Columns 5, 6 (rows 1-4): class 1 predicted 1 and 2 steps from its truth; class 0
+    # missed at depths 1 and 2. All other (pixel, class) pairs have diff 0.
+    errors = {1: 4 * [1] + 4 * [1] + 4 * [2], 0: 4 * [1] + 4 * [1] + 4 * [2]}
+    pixels = 48
+    expected = 0.0
+    for diffs in errors.values():
+        expected += ((pixels - len(diffs)) * n(0) + sum(n(d) for d in diffs)) / pixels
+    expected /= 2
+    value = DistanceLoss(2)(logits, target)
+    assert abs(float(value) - expected) <= 1e-6
+
+
+def test_worked_example_signed_map_clipped_at_max_iter_2():
+    """The signed map of the spec (full = D(G) - D(not G)), clipped to [-2, 2] at max_iter 2."""
+    _, target = worked_example()
+    full = torch.tensor(
+        [
+            [-2, -1, -1, -1, -1, -2, -3, -4],
+            [-1, 1, 1, 1, 1, -1, -2, -3],
+            [-1, 1, 2, 2, 1, -1, -2, -3],
+            [-1, 1, 2, 2, 1, -1, -2, -3],
+            [-1, 1, 1, 1, 1, -1, -2, -3],
+            [-2, -1, -1, -1, -1, -2, -3, -4],
+        ]
+    )
+    for max_iter, expected in ((50, full), (2, full.clamp(-2, 2))):
+        maps = target_distance_maps(target, 2, max_iter)
+        inside = target[0] == 1
+        signed = torch.where(inside, maps.depth[0].long(), -maps.outside[0, 1].long())
+        assert torch.equal(signed, expected)
+
+
+# --- random inputs against the naive reference --------------------------------------------------
+
+
+@pytest.mark.parametrize("max_iter", [1, 2, 3, 50, 40])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_random_inputs_match_naive(max_iter, reduction):
+    target = blob_target(2, 4, 13, 17, seed=max_iter)
+    logits = noisy_logits(target, 4, seed=max_iter + 1)
+    assert_matches_naive(logits, target, max_iter=max_iter, reduction=reduction)
+
+
+@pytest.mark.parametrize(
+    ("classes", "class_weights"),
+    [([1, 3], None), ([2], [0.5]), ([3, 0, 2], [2.0, 0.25, 1.0]), (None, [1.0, 0.0, 3.0, 0.5])],
+)
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_class_subsets_and_weights_match_naive(classes, class_weights, reduction):
+    target = blob_target(2, 4, 13, 17, seed=5)
+    logits = noisy_logits(target, 4, seed=6)
+    assert_matches_naive(
+        logits, target, classes=classes, class_weights=class_weights, reduction=reduction
+    )
+
+
+def test_uniform_random_logits_match_naive():
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 4, 13, 17, generator=gen)
+    target = torch.randint(0, 4, (2, 13, 17), generator=gen)
+    assert_matches_naive(logits, target)
+
+
+def test_tied_logits_pick_the_first_class_like_argmax():
+    """Integer logits tie often: the prediction is the first maximal class, as argmax(p)."""
+    gen = torch.Generator().manual_seed(7)
+    logits = torch.randint(0, 3, (2, 4, 13, 17), generator=gen).float()
+    target = blob_target(2, 4, 13, 17, seed=7)
+    ties = (logits == logits.amax(1, keepdim=True)).sum(1) > 1
+    assert ties.float().mean() > 0.3
+    assert_matches_naive(logits, target)
+
+
+def test_gradient_is_sparse_in_the_probabilities():
+    """Only misclassified pixels get a gradient, and it is zero wherever k == t."""
+    target = blob_target(2, 4, 13, 17, seed=8)
+    logits = noisy_logits(target, 4, seed=9)
+    _, grad = assert_matches_naive(logits, target)
+    wrong = logits.argmax(1) != target
+    assert wrong.any() and (~wrong).any()
+    assert (grad.abs().sum(1)[~wrong] == 0).all()
+    assert (grad.abs().sum(1)[wrong] > 0).all()
+
+
+# --- edge cases ---------------------------------------------------------------------------------
+
+
+def logits_for(pred, num_classes):
+    """Logits whose argmax is ``pred``, with non-trivial softmax probabilities."""
+    gen = torch.Generator().manual_seed(int(pred.sum()))
+    onehot = torch.nn.functional.one_hot(pred, num_classes).permute(0, 3, 1, 2).float()
+    return 3.0 * onehot + 0.5 * torch.rand(onehot.shape, generator=gen)
+
+
+def test_class_only_in_prediction_or_only_in_target():
+    target = torch.zeros(2, 10, 12, dtype=torch.long)
+    target[:, 2:6, 3:8] = 2  # class 2: in the target, never predicted
+    pred = torch.zeros_like(target)
+    pred[0, 7:9, 1:4] = 3  # class 3: predicted, absent from the target
+    pred[1, 0, 0] = 3
+    assert_matches_naive(logits_for(pred, 4), target)
+    assert_matches_naive(logits_for(pred, 4), target, classes=[3])
+    assert_matches_naive(logits_for(pred, 4), target, classes=[2], reduction="sum")
+
+
+@pytest.mark.parametrize("max_iter", [1, 5, 50])
+def test_image_all_one_class(max_iter):
+    target = torch.ones(2, 7, 9, dtype=torch.long)
+    pred = target.clone()
+    assert_matches_naive(logits_for(pred, 3), target, max_iter=max_iter)
+    pred[1, 3, 4] = 2  # a false positive deep inside a one-class image
+    pred[0, 0, :] = 0  # a wrong border row
+    assert_matches_naive(logits_for(pred, 3), target, max_iter=max_iter)
+
+
+def test_single_pixel_objects_and_objects_on_the_border():
+    target = torch.zeros(1, 9, 11, dtype=torch.long)
+    target[0, 4, 5] = 1  # single pixel inside
+    target[0, 0, 0] = 2  # single pixel in a corner
+    target[0, :, 10] = 3  # object along the right border
+    target[0, 8, 2:6] = 1  # object along the bottom border
+    pred = target.clone()
+    pred[0, 4, 5] = 0  # single-pixel object missed
+    pred[0, 0, 1] = 2  # corner object grown by one pixel
+    pred[0, 3:6, 9] = 3  # border object grown inwards
+    pred[0, 8, 2:4] = 2  # part of the bottom object taken by a far class
+    for max_iter in (1, 2, 50):
+        assert_matches_naive(logits_for(pred, 4), target, max_iter=max_iter)
+
+
+def test_max_iter_larger_than_the_image():
+    target = blob_target(2, 3, 5, 6, seed=1)
+    target[1] = 0
+    logits = noisy_logits(target, 3, seed=2)
+    assert_matches_naive(logits, target, max_iter=100)
+    assert_matches_naive(logits, target, max_iter=300)  # int16 maps
+
+
+def test_no_class_taken_returns_a_zero_that_keeps_the_graph():
+    target = torch.zeros(2, 6, 7, dtype=torch.long)
+    logits = logits_for(target, 4).requires_grad_()
+    value = DistanceLoss(4, classes=[2, 3])(logits, target)
+    assert value.requires_grad and float(value.detach()) == 0.0
+    value.backward()
+    assert logits.grad is not None and (logits.grad == 0).all()
+    ref = naive.naive_lossd(logits, target, classes=[2, 3])
+    assert float(ref.detach()) == 0.0
+
+
+def test_batch_of_different_images_and_non_square():
+    target = blob_target(3, 5, 8, 19, seed=4)
+    target[1] = 4  # one image of a single class
+    target[2, :, :10] = 0  # class distribution differs per image
+    logits = noisy_logits(target, 5, seed=5, noise=2.0)
+    assert_matches_naive(logits, target)
+    # Each image's distances are its own: a batch is not one big image.
+    one = DistanceLoss(5, reduction="sum")
+    assert not torch.isclose(one(logits[:1], target[:1]), one(logits[1:2], target[1:2]))
+
+
+# --- ignore_index -------------------------------------------------------------------------------
+
+
+def test_ignore_index_without_ignored_pixels_equals_the_reference():
+    target = blob_target(2, 4, 13, 17, seed=11)
+    logits = noisy_logits(target, 4, seed=12)
+    ref_value, ref_grad = value_and_grad(naive.naive_lossd, logits, target)
+    value, grad = value_and_grad(DistanceLoss(4, ignore_index=255), logits, target)
+    torch.testing.assert_close(value, ref_value, rtol=TOL, atol=TOL)
+    torch.testing.assert_close(grad, ref_grad, rtol=TOL, atol=TOL * float(ref_grad.abs().max()))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_ignore_index_matches_naive(reduction):
+    target = blob_target(2, 4, 13, 17, seed=13)
+    target[0, 4:9, 5:11] = 255
+    target[1, 0, :] = 255
+    logits = noisy_logits(target.clamp(max=3), 4, seed=14)
+    assert_matches_naive(logits, target, ignore_index=255, reduction=reduction)
+
+
+def test_ignored_pixels_do_not_count():
+    """Ignored pixels: no gradient, and changing their logits does not change the value."""
+    target = blob_target(2, 4, 13, 17, seed=15)
+    target[:, 3:7, 2:9] = 255
+    ignored = target == 255
+    logits = noisy_logits(target.clamp(max=3), 4, seed=16)
+    loss = DistanceLoss(4, ignore_index=255)
+    value, grad = value_and_grad(loss, logits, target)
+    assert (grad.permute(0, 2, 3, 1)[ignored] == 0).all()
+    # A prediction of class 0 at the ignored pixels (class 0 is also predicted elsewhere).
+    assert (logits.argmax(1)[~ignored] == 0).any()
+    changed = logits.clone()
+    changed[:, 0][ignored] = 50.0
+    torch.testing.assert_close(loss(changed, target), value, rtol=1e-6, atol=0)
+
+
+def test_worked_example_with_an_ignored_column():
+    """An ignored column right of the worked example changes no distance of an error pixel
+    (column 6 stays 2 steps from a non-0 pixel) and, left out of the mean, not the value."""
+    logits, target = worked_example()
+    target = torch.cat([target, torch.full((1, 6, 1), 255)], dim=2)
+    extra = torch.stack([torch.zeros(6, 1), torch.full((6, 1), 9.0)]).unsqueeze(0)
+    logits = torch.cat([logits, extra], dim=3)  # predicts class 1 on the ignored column
+    value, grad = value_and_grad(DistanceLoss(2, ignore_index=255), logits, target)
+    assert abs(float(value) - 0.052667) <= 1e-5
+    expected_row = torch.tensor([0, -0.000623, 0, 0, 0, 0.000395, 0.000527, 0, 0])
+    torch.testing.assert_close(grad[0, 1, 2], expected_row, rtol=0, atol=1e-6)
+
+
+def test_ignore_index_inside_the_class_range():
+    target = blob_target(2, 4, 9, 10, seed=17)
+    logits = noisy_logits(target, 4, seed=18)
+    assert_matches_naive(logits, target, ignore_index=0)
+
+
+def test_all_pixels_ignored_gives_zero():
+    target = torch.full((1, 5, 6), 255, dtype=torch.long)
+    logits = torch.randn(1, 3, 5, 6, requires_grad=True)
+    value = DistanceLoss(3, ignore_index=255)(logits, target)
+    assert float(value.detach()) == 0.0 and value.requires_grad
+
+
+# --- precision, autocast, precomputed maps ------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_low_precision_logits_under_autocast(dtype):
+    target = blob_target(2, 4, 13, 17, seed=19)
+    logits = noisy_logits(target, 4, seed=20).to(dtype)
+    ref_value, ref_grad = value_and_grad(naive.naive_lossd, logits.float(), target)
+    leaf = logits.clone().requires_grad_()
+    with torch.autocast(device_type="cpu", dtype=dtype):
+        value = DistanceLoss(4)(leaf, target)
+    assert value.dtype == torch.float32
+    value.backward()
+    assert leaf.grad is not None and leaf.grad.dtype == dtype
+    torch.testing.assert_close(value, ref_value, rtol=TOL, atol=TOL)
+    # The gradient is cast to the logits' dtype (as autograd does for the reference): compare
+    # with the reference rounded to that dtype, up to one unit in the last place (the float32
+    # values may straddle a rounding boundary; fp16 gradients this small are subnormal).
+    info = torch.finfo(dtype)
+    subnormal_step = info.smallest_normal * info.eps
+    torch.testing.assert_close(
+        leaf.grad.float(),
+        ref_grad.to(dtype).float(),
+        rtol=info.eps,
+        atol=max(TOL * float(ref_grad.abs().max()), subnormal_step),
+    )
+
+
+def test_double_logits_give_float32():
+    target = blob_target(1, 3, 8, 9, seed=21)
+    logits = noisy_logits(target, 3, seed=22).double()
+    value, grad = assert_matches_naive(logits, target)
+    assert value.dtype == torch.float32 and grad.dtype == torch.float64
+
+
+def test_precomputed_maps_give_the_same_value_and_gradient():
+    target = blob_target(2, 4, 13, 17, seed=23)
+    target[0, 0, :5] = 255
+    logits = noisy_logits(target.clamp(max=3), 4, seed=24)
+    loss = DistanceLoss(4, max_iter=7, ignore_index=255)
+    maps = target_distance_maps(target, 4, max_iter=7, ignore_index=255)
+    assert isinstance(maps, TargetDistanceMaps)
+    assert maps.outside.shape == (2, 4, 13, 17) and maps.depth.shape == (2, 13, 17)
+    assert not maps.outside.requires_grad
+    inside_value, inside_grad = value_and_grad(loss, logits, target)
+    pre_value, pre_grad = value_and_grad(loss, logits, target, target_maps=maps)
+    assert torch.equal(inside_value, pre_value) and torch.equal(inside_grad, pre_grad)
+
+
+def test_precomputed_maps_with_other_options_are_rejected():
+    target = blob_target(1, 3, 6, 7, seed=25)
+    logits = torch.randn(1, 3, 6, 7)
+    with pytest.raises(InvalidOptionError, match="max_iter=5"):
+        DistanceLoss(3)(logits, target, target_maps=target_distance_maps(target, 3, 5))
+    with pytest.raises(DataFormatError, match="target_maps"):
+        DistanceLoss(3)(logits[:, :, :5], target[:, :5], target_distance_maps(target, 3, 50))
+
+
+# --- argument and input validation --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"num_classes": 0}, "num_classes=0"),
+        ({"num_classes": 4, "classes": [0, 4]}, "classes contains 4"),
+        ({"num_classes": 4, "classes": [-1]}, "classes contains -1"),
+        ({"num_classes": 4, "classes": [1, 1]}, "duplicates"),
+        ({"num_classes": 4, "classes": []}, "empty"),
+        ({"num_classes": 4, "classes": [0, 1], "class_weights": [1.0]}, "1 entries"),
+        ({"num_classes": 3, "class_weights": [1.0, 2.0]}, "2 entries"),
+        ({"num_classes": 3, "class_weights": [1.0, -2.0, 1.0]}, "-2.0"),
+        ({"num_classes": 3, "class_weights": [1.0, float("nan"), 1.0]}, "nan"),
+        ({"num_classes": 3, "max_iter": 0}, "max_iter=0"),
+        ({"num_classes": 3, "max_iter": 2.5}, "max_iter=2.5"),
+        ({"num_classes": 3, "reduction": "max"}, "reduction='max'"),
+        ({"num_classes": 3, "ignore_index": "255"}, "ignore_index='255'"),
+    ],
+)
+def test_invalid_options_are_rejected(kwargs, match):
+    with pytest.raises(InvalidOptionError, match=match):
+        DistanceLoss(**kwargs)
+
+
+def test_target_value_out_of_range_is_named():
+    logits = torch.randn(1, 4, 5, 5)
+    target = torch.zeros(1, 5, 5, dtype=torch.long)
+    target[0, 2, 2] = 7
+    with pytest.raises(DataFormatError, match="label value 7"):
+        DistanceLoss(4)(logits, target)
+    target[0, 2, 2] = 255
+    with pytest.raises(DataFormatError, match="label value 255"):
+        DistanceLoss(4)(logits, target)
+    with pytest.raises(DataFormatError, match="label value 255"):
+        DistanceLoss(4, ignore_index=254)(logits, target)
+    assert torch.isfinite(DistanceLoss(4, ignore_index=255)(logits, target))
+
+
+@pytest.mark.parametrize(
+    ("logits", "target", "match"),
+    [
+        (torch.randn(1, 3, 5, 5), torch.zeros(1, 5, 5), "dtype torch.float32"),
+        (torch.randn(1, 3, 5, 5), torch.zeros(1, 5, 5, dtype=torch.bool), "dtype torch.bool"),
+        (torch.randn(1, 4, 5, 5), torch.zeros(1, 5, 5, dtype=torch.long), r"\[B, 3, H, W\]"),
+        (torch.randn(3, 5, 5), torch.zeros(1, 5, 5, dtype=torch.long), r"\[B, 3, H, W\]"),
+        (torch.randn(1, 3, 5, 5), torch.zeros(1, 5, 6, dtype=torch.long), r"\(1, 5, 5\)"),
+        (torch.zeros(1, 3, 5, 5, dtype=torch.long), torch.zeros(1, 5, 5), "floating-point"),
+    ],
+)
+def test_malformed_inputs_are_rejected(logits, target, match):
+    with pytest.raises(DataFormatError, match=match):
+        DistanceLoss(3)(logits, target)
+
+
+def test_uint8_target_is_accepted():
+    target = blob_target(1, 3, 8, 9, seed=26)
+    logits = noisy_logits(target, 3, seed=27)
+    expected = DistanceLoss(3)(logits, target)
+    assert torch.equal(DistanceLoss(3)(logits, target.to(torch.uint8)), expected)
