@@ -5,6 +5,7 @@ Usage::
     python bench/bench_losses.py                         # CPU, batch 8, 7 classes, 512x512
     python bench/bench_losses.py --device cuda --repeats 20
     python bench/bench_losses.py --naive-sizes 256 512 --naive-repeats 1
+    python bench/bench_losses.py --threads 1             # steadier on a loaded, shared CPU
 
 Every row of ``LOSSES`` is a named factory: it receives the batch (leaf logits, target) and
 returns a zero-argument step that computes the scalar loss; the timed statement is the step's
@@ -290,9 +291,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--naive-sizes", type=int, nargs="*", default=[256])
     parser.add_argument("--naive-repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--no-rss", action="store_true", help="skip the CPU RSS children")
     parser.add_argument("--rss-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     if args.rss_child is not None:
         rss_child(args)
         return

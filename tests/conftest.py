@@ -54,7 +54,9 @@ def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from lossd.data.synthetic import prepare_synthetic
 
     root = tmp_path_factory.mktemp("data") / "synthetic"
-    prepare_synthetic(root, tile_size=64, num_train=8, num_val=4, num_test=2, seed=0, progress=False)
+    prepare_synthetic(
+        root, tile_size=64, num_train=8, num_val=4, num_test=2, seed=0, progress=False
+    )
     return root
 
 

@@ -5,10 +5,10 @@ Messages say what failed, the offending value or file, what was expected and wha
 
 __all__ = [
     "CheckpointError",
-    "LossdError",
     "DataFormatError",
     "DatasetNotFoundError",
     "InvalidOptionError",
+    "LossdError",
     "NonFiniteLossError",
     "OutputExistsError",
     "WeightsUnavailableError",

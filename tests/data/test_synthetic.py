@@ -80,6 +80,8 @@ def test_cars_are_small_separate_objects(tiles):
         count, labels = cv2.connectedComponents((mask == CAR).astype(np.uint8), connectivity=8)
         for index in range(1, count):
             ys, xs = np.nonzero(labels == index)
+            if min(ys.min(), xs.min()) == 0 or max(ys.max(), xs.max()) == mask.shape[0] - 1:
+                continue  # cut by the tile border: not a whole car
             points = np.stack([xs, ys], axis=1).astype(np.float32)
             _, (w, h), _ = cv2.minAreaRect(points)
             lengths.append(max(w, h))
@@ -227,6 +229,16 @@ def test_prepare_validates_arguments(tmp_path, override, match):
     with pytest.raises(InvalidOptionError, match=match):
         prepare_synthetic(tmp_path / "data", **{**SMALL, **override})
     assert not (tmp_path / "data").exists()
+
+
+def test_prepare_restores_the_opencv_thread_count(tmp_path):
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(2)
+    try:
+        prepare_synthetic(tmp_path / "data", **SMALL)
+        assert cv2.getNumThreads() == 2
+    finally:
+        cv2.setNumThreads(before)
 
 
 def test_prepare_shows_progress(tmp_path, capsys):

@@ -41,7 +41,7 @@ def test_bad_checkpoints_are_explained(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="cannot read"):
         load_checkpoint(tmp_path / "junk.ckpt")
     torch.save({"weights": torch.zeros(1)}, tmp_path / "plain.pt")
-    with pytest.raises(CheckpointError, match="model.weights"):
+    with pytest.raises(CheckpointError, match=r"model\.weights"):
         load_checkpoint(tmp_path / "plain.pt")
 
 
@@ -95,9 +95,9 @@ def test_device_and_precision_choices() -> None:
     cpu = torch.device("cpu")
     assert resolve_device("cpu") == cpu
     assert autocast_dtype("auto", cpu) is None
-    with pytest.raises(InvalidOptionError, match="trainer.device='tpu'"):
+    with pytest.raises(InvalidOptionError, match=r"trainer\.device='tpu'"):
         resolve_device("tpu")
     with pytest.raises(InvalidOptionError, match="needs a CUDA device"):
         autocast_dtype("bf16", cpu)
-    with pytest.raises(InvalidOptionError, match="trainer.precision"):
+    with pytest.raises(InvalidOptionError, match=r"trainer\.precision"):
         autocast_dtype("half", cpu)

@@ -76,7 +76,9 @@ def test_resume_auto_refuses_a_different_config(make_cfg) -> None:
 @pytest.mark.slow
 def test_skip_done_does_not_train_again(make_cfg, tmp_path: Path) -> None:
     first = run(make_cfg("loss=base"))
-    record_path = tmp_path / "results" / "synthetic" / "unetformer" / "base" / "seed0" / "metrics.json"
+    record_path = (
+        tmp_path / "results" / "synthetic" / "unetformer" / "base" / "seed0" / "metrics.json"
+    )
     stamp = record_path.stat().st_mtime_ns
     second = run(make_cfg("loss=base", "skip_done=true", "trainer.resume=never"))
     assert record_path.stat().st_mtime_ns == stamp

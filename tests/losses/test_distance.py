@@ -9,6 +9,7 @@ import torch
 
 from lossd.errors import DataFormatError, InvalidOptionError
 from lossd.losses import DistanceLoss, TargetDistanceMaps, target_distance_maps
+from lossd.losses.distance import _first_max_index
 
 _spec = importlib.util.spec_from_file_location(
     "_naive_lossd_for_loss", Path(__file__).with_name("_naive_lossd.py")
@@ -154,6 +155,16 @@ def test_tied_logits_pick_the_first_class_like_argmax():
     ties = (logits == logits.amax(1, keepdim=True)).sum(1) > 1
     assert ties.float().mean() > 0.3
     assert_matches_naive(logits, target)
+
+
+@pytest.mark.parametrize("num_classes", [1, 2, 7, 300])
+def test_first_max_index_equals_max_indices(num_classes):
+    gen = torch.Generator().manual_seed(num_classes)
+    logits = torch.randint(0, 4, (2, num_classes, 5, 6), generator=gen).float()
+    logits[1] = torch.randn((num_classes, 5, 6), generator=gen)
+    assert torch.equal(_first_max_index(logits), logits.max(dim=1).indices)
+    logits[0, 0, 0, 0] = float("nan")
+    assert _first_max_index(logits)[0, 0, 0] == num_classes - 1
 
 
 def test_gradient_is_sparse_in_the_probabilities():
@@ -388,6 +399,16 @@ def test_precomputed_maps_with_other_options_are_rejected():
 def test_invalid_options_are_rejected(kwargs, match):
     with pytest.raises(InvalidOptionError, match=match):
         DistanceLoss(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [((0, 50, None), "num_classes=0"), ((3, 0, None), "max_iter=0"), ((3, 5, "x"), "'x'")],
+)
+def test_target_distance_maps_rejects_invalid_options(args, match):
+    target = torch.zeros(1, 4, 4, dtype=torch.long)
+    with pytest.raises(InvalidOptionError, match=match):
+        target_distance_maps(target, *args)
 
 
 def test_target_value_out_of_range_is_named():

@@ -9,10 +9,9 @@ import pytest
 import torch
 from scipy import ndimage
 
-from lossd.losses._distance_transform import (
-    depth_in_own_region,
+from lossd.ops.distance import (
     distance_dtype,
-    distance_to_regions,
+    region_distance_maps,
     taxicab_min_plus_,
     truncated_taxicab_distance,
 )
@@ -111,7 +110,7 @@ def test_distance_to_regions_equals_scipy(max_iter):
     labels = random_blobs((2, 13, 17), 3, seed=max_iter)
     labels[1][labels[1] == 2] = 0  # class 2 absent from image 1: max_iter everywhere
     labels[0, 0, 0] = 255  # a label outside 0..C-1 belongs to no class
-    got = distance_to_regions(torch.from_numpy(labels), 4, max_iter)
+    got, _ = region_distance_maps(torch.from_numpy(labels), 4, max_iter)
     assert got.shape == (2, 4, 13, 17)
     for b, c in itertools.product(range(2), range(4)):
         expected = scipy_truncated(labels[b] != c, max_iter)
@@ -126,7 +125,9 @@ def test_depth_in_own_region_equals_per_label_scipy(max_iter):
     labels[1] = 1  # a single label: max_iter everywhere
     labels[2, 5, 7] = 255  # an ignore-like label is a label of its own
     labels[2, 0, 3] = 2  # single-pixel object on the border
-    got = depth_in_own_region(torch.from_numpy(labels), max_iter).long().numpy()
+    outside, depth = region_distance_maps(torch.from_numpy(labels), 3, max_iter)
+    assert outside.shape == (3, 3, 12, 15) and depth.shape == (3, 12, 15)
+    got = depth.long().numpy()
     for b in range(3):
         for value in np.unique(labels[b]):
             region = labels[b] == value

@@ -5,8 +5,9 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from lossd.errors import InvalidOptionError
-from lossd.losses._functional import manhattan_distance_to, one_sided_edges
+from lossd.losses._functional import one_sided_edges
 from lossd.losses.dtl import DistanceTransformLoss
+from lossd.ops import taxicab_distance
 from tests.losses._naive_competitors import (
     IGNORE,
     assert_all_ignore_gives_connected_zero,
@@ -31,8 +32,8 @@ def random_masks(seed: int, count: int, height: int, width: int) -> torch.Tensor
 
 def test_manhattan_distance_matches_brute_force_and_scipy():
     masks = random_masks(seed=51, count=6, height=9, width=12)
-    cap = 15.0
-    result = manhattan_distance_to(masks, cap=cap).numpy()
+    cap = 15
+    result = taxicab_distance(masks, cap=cap).numpy()
     for mask, distances in zip(masks.numpy(), result, strict=True):
         np.testing.assert_array_equal(distances, brute_manhattan_distance_to(mask, cap))
         if mask.any():

@@ -3,7 +3,8 @@ import pytest
 import torch
 from scipy import ndimage
 
-from lossd.metrics import DIAGNOSTIC_BINS, error_distance_histograms, taxicab_distance
+from lossd.metrics import DIAGNOSTIC_BINS, error_distance_histograms
+from lossd.ops import taxicab_distance
 
 from ._naive import error_histograms, taxicab_to_features
 

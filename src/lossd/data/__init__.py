@@ -1,7 +1,23 @@
-"""Datasets: class tables, the prepared-folder Dataset, transforms, synthetic data."""
+"""Datasets: class tables, the prepared-folder Dataset, transforms, synthetic data.
+
+``SegmentationFolder`` (which needs torch and albumentations) is imported on first use, so the
+preparation tools and their worker processes import only NumPy, OpenCV and rasterio.
+"""
+
+from typing import TYPE_CHECKING, Any
 
 from lossd.data._info import IGNORE_INDEX, DatasetInfo
-from lossd.data.folder import SegmentationFolder
 from lossd.data.registry import DATASET_MODULES, get_info
 
+if TYPE_CHECKING:
+    from lossd.data.folder import SegmentationFolder
+
 __all__ = ["DATASET_MODULES", "IGNORE_INDEX", "DatasetInfo", "SegmentationFolder", "get_info"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SegmentationFolder":
+        from lossd.data.folder import SegmentationFolder
+
+        return SegmentationFolder
+    raise AttributeError(f"module 'lossd.data' has no attribute {name!r}")

@@ -215,6 +215,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             "wandb_run_id": logger.run_id,
             "model_name": cfg.model.name,
             "num_classes": info.num_classes,
+            "config": to_container(cfg),
         },
     )
     if checkpoint is not None:

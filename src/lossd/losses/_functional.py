@@ -29,7 +29,6 @@ __all__ = [
     "check_inputs",
     "check_number",
     "euclidean_distance_to",
-    "manhattan_distance_to",
     "one_hot",
     "one_sided_edges",
     "promote_float",
@@ -266,41 +265,6 @@ def one_sided_edges(region: Tensor) -> Tensor:
 
 
 # --------------------------------------------------------------------------- distances
-
-
-def _l1_running_min(values: Tensor, dim: int) -> Tensor:
-    """Return ``min_k values[k] + |i - k|`` along ``dim`` for every i (exact, vectorised).
-
-    ``min_{k<=i} (v_k - k) + i`` is a forward running minimum and ``min_{k>=i} (v_k + k) - i``
-    a backward one (Felzenszwalb & Huttenlocher 2012, Sec. 3, for the L1 case).
-    """
-    length = values.shape[dim]
-    shape = [1] * values.ndim
-    shape[dim] = length
-    index = torch.arange(length, device=values.device, dtype=values.dtype).view(shape)
-    forward = torch.cummin(values - index, dim=dim).values + index
-    backward = torch.cummin((values + index).flip(dim), dim=dim).values.flip(dim) - index
-    return torch.minimum(forward, backward)
-
-
-def manhattan_distance_to(features: Tensor, cap: float) -> Tensor:
-    """Exact L1 (4-neighbour) distance of every pixel to the nearest True pixel, capped.
-
-    ``d(x) = min(cap, min_{f: features[f]} |x - f|_1)`` per [H, W] slice; a slice without any
-    True pixel is ``cap`` everywhere. Computed by two separable running-minimum passes, which
-    give the same numbers as segloss' two-pass row/column propagation.
-
-    Args:
-        features: Bool masks, shape [..., H, W].
-        cap: Upper bound of the returned distances (> 0).
-
-    Returns:
-        float32 tensor of the shape of ``features``.
-    """
-    values = torch.where(features, 0.0, float(cap)).to(torch.float32)
-    values = _l1_running_min(values, dim=-2)
-    values = _l1_running_min(values, dim=-1)
-    return values.clamp_max(cap)
 
 
 def _column_distance(features: Tensor) -> Tensor:

@@ -15,19 +15,22 @@ per distance map. This module computes the same numbers from two observations:
   ``diff = 0`` and contributes the constant ``log1p(1e-6) / log1p(max_iter)``, which is kept.
 * The target side is therefore one ``[B, C, H, W]`` map "distance to the region of each class"
   and one ``[B, H, W]`` map "depth inside the own region", both exact truncated taxicab
-  transforms (see ``_distance_transform``). They do not depend on the network and can be
+  transforms (see :mod:`lossd.ops.distance`). They do not depend on the network and can be
   computed once per batch with :func:`target_distance_maps`.
 
 The prediction ``k = argmax(softmax(x))`` of step 1 is taken as the first maximal logit
-(``logits.max(dim=1)``), which is the same class because softmax is increasing, and saves a
+(as ``logits.max(dim=1)``), which is the same class because softmax is increasing, and saves a
 dense softmax in the forward pass. The two can differ only where two float32 logits are so close
 (about one unit in the last place) that their rounded probabilities tie, which changes one
 pixel's term.
 
 The gradient w.r.t. the softmax probabilities is then sparse (two entries per misclassified
 pixel; ``abs'(0) = 0`` as in torch), so a custom autograd function recomputes the softmax in
-its backward pass and applies the softmax Jacobian in closed form; nothing of size
-``[B, C, H, W]`` is kept between forward and backward.
+its backward pass and applies the softmax Jacobian in closed form; apart from the logits
+themselves, nothing of size ``[B, C, H, W]`` is kept between forward and backward (what is kept
+is two class indices and two float32 coefficients per pixel). Measured against a dense
+``[B, C, H, W]`` autograd chain on the same maps (bench/bench_losses.py), this is about 4 times
+faster and keeps about a tenth of the memory for backward.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from torch import Tensor, nn
 from torch.autograd.function import FunctionCtx, once_differentiable
 
 from lossd.errors import DataFormatError, InvalidOptionError
-from lossd.losses._distance_transform import depth_in_own_region, distance_to_regions
+from lossd.ops.distance import region_distance_maps
 
 __all__ = ["DistanceLoss", "TargetDistanceMaps", "target_distance_maps"]
 
@@ -78,6 +81,13 @@ def _check_max_iter(max_iter: int) -> None:
 def _check_num_classes(num_classes: int) -> None:
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise InvalidOptionError(f"num_classes={num_classes!r}; expected an integer >= 1")
+
+
+def _check_ignore_index(ignore_index: int | None) -> None:
+    if ignore_index is not None and (
+        isinstance(ignore_index, bool) or not isinstance(ignore_index, int)
+    ):
+        raise InvalidOptionError(f"ignore_index={ignore_index!r}; expected an integer or None")
 
 
 def _check_target(target: Tensor, num_classes: int, ignore_index: int | None) -> None:
@@ -147,7 +157,8 @@ def target_distance_maps(
         The maps, on the device of ``target``.
 
     Raises:
-        InvalidOptionError: If ``num_classes`` or ``max_iter`` is not an integer >= 1.
+        InvalidOptionError: If ``num_classes`` or ``max_iter`` is not an integer >= 1, or
+            ``ignore_index`` is neither an integer nor ``None``.
         DataFormatError: If ``target`` is not an integer ``[B, H, W]`` tensor or holds a value
             outside ``0..C-1`` that is not ``ignore_index``.
 
@@ -156,12 +167,12 @@ def target_distance_maps(
     """
     _check_num_classes(num_classes)
     _check_max_iter(max_iter)
+    _check_ignore_index(ignore_index)
     _check_target(target, num_classes, ignore_index)
     label = _label_with_sentinel(target, num_classes, ignore_index)
-    depth = depth_in_own_region(label, max_iter)
+    outside, depth = region_distance_maps(label, num_classes, max_iter)
     if ignore_index is not None:
         depth.masked_fill_(label == num_classes, 0)  # not used; 0 keeps the map readable
-    outside = distance_to_regions(label, num_classes, max_iter)
     return TargetDistanceMaps(depth, outside, max_iter, ignore_index)
 
 
@@ -183,6 +194,24 @@ def _term_tables(weights: Tensor, max_iter: int) -> tuple[Tensor, Tensor, Tensor
     excess = weights.unsqueeze(1) * (normalised - normalised[0])
     coef = weights.unsqueeze(1) * (levels * slope)
     return excess.reshape(-1), coef.reshape(-1), normalised[0]
+
+
+def _first_max_index(logits: Tensor) -> Tensor:
+    """Index of the first maximal logit along dim 1, like ``logits.max(dim=1).indices``.
+
+    Computed as ``C - max_c((x_c == max x) * (C - c))``, which on CPU is about three times
+    faster than ``max(dim=1)`` (a reduction over a strided dimension that returns indices).
+    A pixel whose logits hold NaN (no class equals the maximum) gets class ``C - 1``.
+    """
+    num_classes = logits.shape[1]
+    rank = torch.arange(num_classes, 0, -1, device=logits.device).view(1, num_classes, 1, 1)
+    is_max = logits == logits.amax(dim=1, keepdim=True)
+    if num_classes < 256:
+        # bool and uint8 share their layout: reinterpret instead of a converting copy.
+        score = is_max.view(torch.uint8).mul_(rank.to(torch.uint8))
+    else:
+        score = is_max.to(torch.int32).mul_(rank)
+    return num_classes - score.amax(dim=1).clamp_(min=1).long()
 
 
 def _compact_index(index: Tensor, num_values: int) -> Tensor:
@@ -209,7 +238,7 @@ class _LossdFunction(torch.autograd.Function):
         num_classes = logits.shape[1]
         with torch.autocast(device_type=logits.device.type, enabled=False):
             # Step 1: k = argmax(softmax(x)) = the first maximal logit (see the module note).
-            pred = logits.detach().max(dim=1).indices
+            pred = _first_max_index(logits.detach())
             if has_ignore:
                 valid = label != num_classes
                 true_class = label.clamp(max=num_classes - 1)
@@ -299,6 +328,11 @@ class DistanceLoss(nn.Module):
         - target: ``[B, H, W]``, integer class indices in ``0..C-1`` (or ``ignore_index``).
         - output: scalar, float32.
 
+    The class weights and the class selection are two small non-persistent buffers: move the
+    module to the logits' device (``loss.to(device)``) to avoid a copy at every call.
+    Computing the target maps inside ``forward`` validates the target (one host-device
+    synchronisation); with ``target_maps`` from :func:`target_distance_maps` there is none.
+
     Raises:
         InvalidOptionError: From ``__init__`` for an argument out of range (see Args).
 
@@ -324,10 +358,7 @@ class DistanceLoss(nn.Module):
         _check_max_iter(max_iter)
         if reduction not in _REDUCTIONS:
             raise InvalidOptionError(f"reduction={reduction!r}; expected one of {_REDUCTIONS}")
-        if ignore_index is not None and (
-            isinstance(ignore_index, bool) or not isinstance(ignore_index, int)
-        ):
-            raise InvalidOptionError(f"ignore_index={ignore_index!r}; expected an integer or None")
+        _check_ignore_index(ignore_index)
         class_list = self._checked_classes(num_classes, classes)
         weight_list = self._checked_weights(class_list, class_weights)
         self.num_classes = num_classes

@@ -17,12 +17,12 @@ from lossd.losses._functional import (
     check_ignore_index,
     check_inputs,
     check_number,
-    manhattan_distance_to,
     one_hot,
     one_sided_edges,
     promote_float,
     valid_mask,
 )
+from lossd.ops.distance import taxicab_distance
 
 __all__ = ["DistanceTransformLoss"]
 
@@ -110,7 +110,7 @@ class DistanceTransformLoss(nn.Module):
             truth = one_hot(target, num_classes, self.ignore_index)
             predicted = one_hot(logits.argmax(dim=1), num_classes) & valid.unsqueeze(1)
             present = truth.flatten(2).any(dim=2).any(dim=0).view(1, num_classes, 1, 1)
-            distance = manhattan_distance_to(one_sided_edges(truth), cap=float(height + width))
+            distance = taxicab_distance(one_sided_edges(truth), cap=height + width).float()
             weight = (distance - self.dilate).clamp_min(0.0)
             weight *= one_sided_edges(predicted) & present & valid.unsqueeze(1)
         penalty = (probs * weight).sum()

@@ -8,11 +8,7 @@ from lossd.metrics.boundary import (
     mask_boundary,
 )
 from lossd.metrics.confusion import nan_mean, scores_from_confusion
-from lossd.metrics.diagnostics import (
-    DIAGNOSTIC_BINS,
-    error_distance_histograms,
-    taxicab_distance,
-)
+from lossd.metrics.diagnostics import DIAGNOSTIC_BINS, error_distance_histograms
 from lossd.metrics.segmentation import SegmentationMetrics
 
 __all__ = [
@@ -26,5 +22,4 @@ __all__ = [
     "mask_boundary",
     "nan_mean",
     "scores_from_confusion",
-    "taxicab_distance",
 ]

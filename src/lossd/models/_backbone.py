@@ -16,7 +16,7 @@ import os
 import socket
 from collections.abc import Sequence
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import timm
@@ -26,7 +26,12 @@ from torch import nn
 
 from lossd.errors import CheckpointError, InvalidOptionError, WeightsUnavailableError
 
-__all__ = ["HUB_WEIGHT_FILES", "create_backbone", "resolve_pretrained_file"]
+__all__ = [
+    "HUB_WEIGHT_FILES",
+    "create_backbone",
+    "feature_channels_and_strides",
+    "resolve_pretrained_file",
+]
 
 #: Seconds to wait for a TCP connection to the hub before giving up on a download. Without
 #: this probe huggingface_hub retries a failed request five times with back-off (about 25 s).
@@ -45,14 +50,28 @@ def _check_model_name(name: str) -> None:
         )
 
 
-def _hub_id(name: str) -> tuple[str | None, str | None]:
-    """Return the Hugging Face hub id and the legacy URL of ``name``'s default weights."""
-    probe = timm.create_model(name, pretrained=False, features_only=True)
-    cfg = cast(dict[str, object], getattr(probe, "pretrained_cfg", {}) or {})
-    hub_id = cfg.get("hf_hub_id")
-    url = cfg.get("url")
-    return (hub_id if isinstance(hub_id, str) and hub_id else None,
-            url if isinstance(url, str) and url else None)
+def _create(name: str, out_indices: Sequence[int], weights_file: Path | None = None) -> nn.Module:
+    """``timm.create_model(features_only=True, output_stride=32)``, optionally from a file."""
+    overlay = None if weights_file is None else {"file": str(weights_file)}
+    model = timm.create_model(
+        name,
+        pretrained=weights_file is not None,
+        features_only=True,
+        output_stride=32,
+        out_indices=tuple(out_indices),
+        pretrained_cfg_overlay=overlay,
+    )
+    return model
+
+
+def _hub_id(model: nn.Module) -> tuple[str | None, str | None]:
+    """Return the Hugging Face hub id and the legacy URL of a timm model's default weights."""
+    cfg = cast(dict[str, object], getattr(model, "pretrained_cfg", None) or {})
+    hub_id, url = cfg.get("hf_hub_id"), cfg.get("url")
+    return (
+        hub_id if isinstance(hub_id, str) and hub_id else None,
+        url if isinstance(url, str) and url else None,
+    )
 
 
 def _hub_unreachable_reason() -> str | None:
@@ -85,7 +104,10 @@ def resolve_pretrained_file(name: str) -> Path:
         WeightsUnavailableError: the weights are neither cached nor downloadable (offline).
     """
     _check_model_name(name)
-    hub_id, url = _hub_id(name)
+    return _resolve_hub_file(name, *_hub_id(timm.create_model(name, pretrained=False)))
+
+
+def _resolve_hub_file(name: str, hub_id: str | None, url: str | None) -> Path:
     if hub_id is None:
         raise WeightsUnavailableError(
             f"timm model {name!r} has no Hugging Face hub weights (legacy URL: {url}); download "
@@ -134,11 +156,18 @@ def create_backbone(
         ``feature_info.reduction()`` describe its outputs.
 
     Raises:
-        InvalidOptionError: ``name`` is not a timm model.
+        InvalidOptionError: ``name`` is not a timm model or cannot give these features.
         WeightsUnavailableError: pretrained weights were asked for and cannot be found.
         CheckpointError: ``weights_file`` cannot be read or does not fit ``name``.
     """
     _check_model_name(name)
+    try:
+        model = _create(name, out_indices)
+    except Exception as err:  # timm raises IndexError, TypeError, ... for unfit models
+        raise InvalidOptionError(
+            f"backbone={name!r} cannot be a timm features_only encoder with output_stride=32 "
+            f"and out_indices={tuple(out_indices)} ({type(err).__name__}: {err})"
+        ) from err
     if weights_file is not None:
         path = Path(weights_file)
         if not path.is_file():
@@ -147,24 +176,18 @@ def create_backbone(
                 f"timm model {name!r} (see https://huggingface.co/timm)"
             )
     elif pretrained:
-        path = resolve_pretrained_file(name)
+        path = _resolve_hub_file(name, *_hub_id(model))
     else:
-        return cast(
-            nn.Module,
-            timm.create_model(
-                name, pretrained=False, features_only=True, output_stride=32,
-                out_indices=tuple(out_indices),
-            ),
-        )
+        return model
     try:
-        return cast(
-            nn.Module,
-            timm.create_model(
-                name, pretrained=True, features_only=True, output_stride=32,
-                out_indices=tuple(out_indices), pretrained_cfg_overlay={"file": str(path)},
-            ),
-        )
+        return _create(name, out_indices, path)
     except Exception as err:  # torch.load, safetensors and load_state_dict errors alike
         raise CheckpointError(
             f"cannot load backbone weights {str(path)!r} into timm model {name!r}: {err}"
         ) from err
+
+
+def feature_channels_and_strides(backbone: nn.Module) -> tuple[list[int], list[int]]:
+    """Channels and strides of a timm feature extractor's outputs (its ``feature_info``)."""
+    info: Any = backbone.feature_info
+    return [int(c) for c in info.channels()], [int(r) for r in info.reduction()]

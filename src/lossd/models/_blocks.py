@@ -16,7 +16,7 @@ same layers, biases and norms).
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lossd.errors import DataFormatError
@@ -86,7 +86,7 @@ def channel_shuffle(x: Tensor, groups: int) -> Tensor:
         x: [B, C, H, W] with C divisible by ``groups``; the output has the same shape.
     """
     batch, channels, height, width = x.shape
-    x = x.view(batch, groups, channels // groups, height, width).transpose(1, 2)
+    x = x.reshape(batch, groups, channels // groups, height, width).transpose(1, 2)
     return x.reshape(batch, channels, height, width)
 
 
@@ -100,13 +100,19 @@ class SingleValueSafeBatchNorm2d(nn.BatchNorm2d):
     those of the original networks.
     """
 
-    def forward(self, input: Tensor) -> Tensor:  # noqa: A002  (torch's argument name)
+    def forward(self, input: Tensor) -> Tensor:
         """Normalise ``input`` [B, C, H, W]."""
         single_value = input.shape[0] * input.shape[2] * input.shape[3] == 1
         if self.training and single_value and self.running_mean is not None:
             return F.batch_norm(
-                input, self.running_mean, self.running_var, self.weight, self.bias,
-                training=False, momentum=0.0, eps=self.eps,
+                input,
+                self.running_mean,
+                self.running_var,
+                self.weight,
+                self.bias,
+                training=False,
+                momentum=0.0,
+                eps=self.eps,
             )
         return super().forward(input)
 
@@ -184,11 +190,13 @@ class SegmentationModel(nn.Module):
 class PlainConv(nn.Sequential):
     """A single 'same'-padded convolution (kept in a Sequential for GeoSeg's key names)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
-                 bias: bool = False) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int = 3, bias: bool = False
+    ) -> None:
         super().__init__(
-            nn.Conv2d(in_channels, out_channels, kernel_size, padding=(kernel_size - 1) // 2,
-                      bias=bias)
+            nn.Conv2d(
+                in_channels, out_channels, kernel_size, padding=(kernel_size - 1) // 2, bias=bias
+            )
         )
 
 
@@ -197,8 +205,9 @@ class ConvBN(nn.Sequential):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3) -> None:
         super().__init__(
-            nn.Conv2d(in_channels, out_channels, kernel_size, padding=(kernel_size - 1) // 2,
-                      bias=False),
+            nn.Conv2d(
+                in_channels, out_channels, kernel_size, padding=(kernel_size - 1) // 2, bias=False
+            ),
             nn.BatchNorm2d(out_channels),
         )
 
@@ -208,8 +217,9 @@ class ConvBNReLU6(nn.Sequential):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3) -> None:
         super().__init__(
-            nn.Conv2d(in_channels, out_channels, kernel_size, padding=(kernel_size - 1) // 2,
-                      bias=False),
+            nn.Conv2d(
+                in_channels, out_channels, kernel_size, padding=(kernel_size - 1) // 2, bias=False
+            ),
             nn.BatchNorm2d(out_channels),
             nn.ReLU6(),
         )
@@ -220,8 +230,14 @@ class SeparableConvBN(nn.Sequential):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3) -> None:
         super().__init__(
-            nn.Conv2d(in_channels, in_channels, kernel_size, padding=(kernel_size - 1) // 2,
-                      groups=in_channels, bias=False),
+            nn.Conv2d(
+                in_channels,
+                in_channels,
+                kernel_size,
+                padding=(kernel_size - 1) // 2,
+                groups=in_channels,
+                bias=False,
+            ),
             nn.BatchNorm2d(in_channels),
             nn.Conv2d(in_channels, out_channels, 1, bias=False),
         )
@@ -268,8 +284,9 @@ class GlobalLocalAttention(nn.Module):
 
     relative_position_index: Tensor
 
-    def __init__(self, dim: int, num_heads: int = 8, window_size: int = 8,
-                 qkv_bias: bool = False) -> None:
+    def __init__(
+        self, dim: int, num_heads: int = 8, window_size: int = 8, qkv_bias: bool = False
+    ) -> None:
         super().__init__()
         self.num_heads = num_heads
         self.window_size = window_size
@@ -297,12 +314,13 @@ class GlobalLocalAttention(nn.Module):
         ws, heads = self.window_size, self.num_heads
         rows, cols, head_dim = height // ws, width // ws, channels // heads
         # qkv channels are ordered (q/k/v, head, head_dim); split into windows of ws x ws
-        qkv = self.qkv(x).view(batch, 3, heads, head_dim, rows, ws, cols, ws)
+        qkv: Tensor = self.qkv(x)
+        qkv = qkv.reshape(batch, 3, heads, head_dim, rows, ws, cols, ws)
         qkv = qkv.permute(1, 0, 4, 6, 2, 5, 7, 3).reshape(3, -1, heads, ws * ws, head_dim)
         query, key, value = qkv[0], qkv[1], qkv[2]
         dots = (query @ key.transpose(-2, -1)) * self.scale + self._relative_position_bias()
-        attn = dots.softmax(dim=-1) @ value  # [B*rows*cols, heads, ws*ws, head_dim]
-        attn = attn.view(batch, rows, cols, heads, ws, ws, head_dim)
+        attn: Tensor = dots.softmax(dim=-1) @ value  # [B*rows*cols, heads, ws*ws, head_dim]
+        attn = attn.reshape(batch, rows, cols, heads, ws, ws, head_dim)
         return attn.permute(0, 3, 6, 1, 4, 2, 5).reshape(batch, channels, height, width)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -315,8 +333,8 @@ class GlobalLocalAttention(nn.Module):
         local = self.local2(x) + self.local1(x)
         attn = self._window_attention(pad_to_multiple(x, self.window_size))[..., :height, :width]
         out = self.attn_x(pad_bottom_right(attn, 1, 0)) + self.attn_y(pad_bottom_right(attn, 0, 1))
-        out = self.proj(pad_bottom_right(out + local, 1, 1))
-        return out[..., :height, :width]
+        projected: Tensor = self.proj(pad_bottom_right(out + local, 1, 1))
+        return projected[..., :height, :width]
 
 
 class ConvMlp(nn.Module):
@@ -330,7 +348,8 @@ class ConvMlp(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Shape: x [B, dim, H, W] -> [B, dim, H, W]."""
-        return self.fc2(self.act(self.fc1(x)))
+        out: Tensor = self.fc2(self.act(self.fc1(x)))
+        return out
 
 
 class GlobalLocalTransformerBlock(nn.Module):
@@ -339,8 +358,9 @@ class GlobalLocalTransformerBlock(nn.Module):
     ``x + attn(BN(x))`` then ``x + mlp(BN(x))`` with an MLP ratio of 4 (GeoSeg ``Block``).
     """
 
-    def __init__(self, dim: int, num_heads: int = 8, window_size: int = 8,
-                 mlp_ratio: float = 4.0) -> None:
+    def __init__(
+        self, dim: int, num_heads: int = 8, window_size: int = 8, mlp_ratio: float = 4.0
+    ) -> None:
         super().__init__()
         self.norm1 = nn.BatchNorm2d(dim)
         self.attn = GlobalLocalAttention(dim, num_heads=num_heads, window_size=window_size)
@@ -350,7 +370,8 @@ class GlobalLocalTransformerBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Shape: x [B, dim, H, W] -> [B, dim, H, W]."""
         x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
+        out: Tensor = x + self.mlp(self.norm2(x))
+        return out
 
 
 def _fuse(weights: Tensor, eps: float, skip: Tensor, upsampled: Tensor) -> Tensor:
@@ -379,7 +400,8 @@ class WeightedFusion(nn.Module):
     def forward(self, x: Tensor, skip: Tensor) -> Tensor:
         """Shape: x [B, D, H, W], skip [B, in_channels, 2H, 2W] -> [B, D, 2H, 2W]."""
         x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
-        return self.post_conv(_fuse(self.weights, self.eps, self.pre_conv(skip), x))
+        out: Tensor = self.post_conv(_fuse(self.weights, self.eps, self.pre_conv(skip), x))
+        return out
 
 
 class FeatureRefinementHead(nn.Module):
@@ -396,8 +418,9 @@ class FeatureRefinementHead(nn.Module):
             groups before the fusion (SFA-Net's variant; UNetFormer uses none).
     """
 
-    def __init__(self, in_channels: int, decode_channels: int,
-                 shuffle_groups: int | None = None) -> None:
+    def __init__(
+        self, in_channels: int, decode_channels: int, shuffle_groups: int | None = None
+    ) -> None:
         super().__init__()
         self.shuffle_groups = shuffle_groups
         self.pre_conv = PlainConv(in_channels, decode_channels, kernel_size=1)
@@ -428,7 +451,8 @@ class FeatureRefinementHead(nn.Module):
         x = self.post_conv(_fuse(self.weights, self.eps, self.pre_conv(skip), x))
         shortcut = self.shortcut(x)
         x = self.pa(x) * x + self.ca(x) * x
-        return self.act(self.proj(x) + shortcut)
+        out: Tensor = self.act(self.proj(x) + shortcut)
+        return out
 
 
 class AuxHead(nn.Module):

@@ -36,8 +36,13 @@ _WRAPPER_PREFIXES = ("module.", "net.", "model.")
 _MAX_LISTED_KEYS = 5
 
 
-def build_model(name: str, num_classes: int, pretrained: bool = False,
-                weights: str | Path | None = None, **kwargs: Any) -> SegmentationModel:
+def build_model(
+    name: str,
+    num_classes: int,
+    pretrained: bool = False,
+    weights: str | Path | None = None,
+    **kwargs: Any,
+) -> SegmentationModel:
     """Build a segmentation network by name.
 
     Args:
@@ -63,16 +68,20 @@ def build_model(name: str, num_classes: int, pretrained: bool = False,
         raise InvalidOptionError(
             f"unknown model name={name!r}; expected one of {', '.join(MODEL_NAMES)}"
         )
-    accepted = [p for p in inspect.signature(constructor).parameters
-                if p not in ("num_classes", "pretrained")]
+    accepted = [
+        p
+        for p in inspect.signature(constructor).parameters
+        if p not in ("num_classes", "pretrained")
+    ]
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
         raise InvalidOptionError(
             f"unknown architecture argument(s) {unknown} for model {name!r}; expected some of "
             f"{accepted}"
         )
-    model = constructor(num_classes=num_classes, pretrained=pretrained and weights is None,
-                        **kwargs)
+    model = constructor(
+        num_classes=num_classes, pretrained=pretrained and weights is None, **kwargs
+    )
     if weights is not None:
         load_weights(model, weights)
     return model
@@ -94,12 +103,13 @@ def _extract_state_dict(checkpoint: object, path: Path) -> dict[str, Tensor]:
     state_dict: dict[str, Tensor] = dict(checkpoint)
     for prefix in _WRAPPER_PREFIXES:
         if state_dict and all(k.startswith(prefix) for k in state_dict):
-            state_dict = {k[len(prefix):]: v for k, v in state_dict.items()}
+            state_dict = {k[len(prefix) :]: v for k, v in state_dict.items()}
     return state_dict
 
 
-def _guess_num_classes(model: SegmentationModel, mismatched: list[str],
-                       state_dict: Mapping[str, Tensor]) -> int | None:
+def _guess_num_classes(
+    model: SegmentationModel, mismatched: list[str], state_dict: Mapping[str, Tensor]
+) -> int | None:
     """Number of classes a checkpoint was trained for, from a class-sized output layer.
 
     A layer whose first dimension is ``k * num_classes`` in the model and differs from the
@@ -166,8 +176,7 @@ def load_weights(model: SegmentationModel, weights: str | Path) -> None:
             problems.append(f"shape mismatches (checkpoint vs model): {_listed(shapes)}")
         guess = _guess_num_classes(model, mismatched, state_dict)
         trained_for = (
-            f"; it seems to have been trained for num_classes={guess}" if guess is not None
-            else ""
+            f"; it seems to have been trained for num_classes={guess}" if guess is not None else ""
         )
         raise CheckpointError(
             f"checkpoint {str(path)!r} does not fit {type(model).__name__}"

@@ -24,11 +24,11 @@ Departures, none of which changes a parameter:
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lossd.errors import InvalidOptionError
-from lossd.models._backbone import create_backbone
+from lossd.models._backbone import create_backbone, feature_channels_and_strides
 from lossd.models._blocks import SegmentationModel, SingleValueSafeBatchNorm2d
 from lossd.models.unetformer import check_encoder_strides
 
@@ -61,19 +61,27 @@ class ConvBNReLU(nn.Module):
         norm_layer: the BatchNorm class.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
-                 stride: int = 1, padding: int = 1,
-                 norm_layer: type[nn.BatchNorm2d] = nn.BatchNorm2d) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        padding: int = 1,
+        norm_layer: type[nn.BatchNorm2d] = nn.BatchNorm2d,
+    ) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride,
-                              padding=padding, bias=False)
+        self.conv = nn.Conv2d(
+            in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=False
+        )
         self.bn = norm_layer(out_channels)
         self.relu = nn.ReLU(inplace=True)
         _kaiming_init(self.conv)
 
     def forward(self, x: Tensor) -> Tensor:
         """Shape: [B, in, H, W] -> [B, out, H / stride, W / stride]."""
-        return self.relu(self.bn(self.conv(x)))
+        out: Tensor = self.relu(self.bn(self.conv(x)))
+        return out
 
 
 class LinearAttention(nn.Module):
@@ -84,7 +92,10 @@ class LinearAttention(nn.Module):
 
         out_n = (sum_m v_m + sum_m (q_n . k_m) v_m) / (N + q_n . sum_m k_m)
 
-    scaled by a learned ``gamma`` initialised to zero (GeoSeg ``Attention``).
+    scaled by a learned ``gamma`` initialised to zero (GeoSeg ``Attention``). The sums run over
+    all N pixels (16,384 at stride 8 of a 1024^2 tile), which can exceed float16's range, so
+    this part is computed in float32 even under autocast (the original is not; same result
+    in float32).
 
     Args:
         channels: input and value channels.
@@ -103,15 +114,19 @@ class LinearAttention(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Shape: x [B, C, H, W] -> [B, C, H, W]."""
         batch, channels, height, width = x.shape
-        query = F.normalize(self.query_conv(x).flatten(2), dim=1, eps=0.0)  # [B, c, N]
-        key = F.normalize(self.key_conv(x).flatten(2), dim=1, eps=0.0)  # [B, c, N]
-        value = self.value_conv(x).flatten(2)  # [B, C, N]
-        query = query.transpose(1, 2)  # [B, N, c]
-        denominator = height * width + query @ (key.sum(dim=-1, keepdim=True) + self.eps)
-        key_value = key @ value.transpose(1, 2)  # [B, c, C]
-        numerator = value.sum(dim=-1, keepdim=True) + (query @ key_value).transpose(1, 2)
-        out = numerator / denominator.transpose(1, 2)  # [B, C, N]
-        return self.gamma * out.view(batch, channels, height, width)
+        query: Tensor = self.query_conv(x)
+        key: Tensor = self.key_conv(x)
+        value: Tensor = self.value_conv(x)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            query = F.normalize(query.flatten(2).float(), dim=1, eps=0.0)  # [B, c, N]
+            key = F.normalize(key.flatten(2).float(), dim=1, eps=0.0)  # [B, c, N]
+            value = value.flatten(2).float()  # [B, C, N]
+            query = query.transpose(1, 2)  # [B, N, c]
+            denominator = height * width + query @ (key.sum(dim=-1, keepdim=True) + self.eps)
+            key_value = key @ value.transpose(1, 2)  # [B, c, C]
+            numerator = value.sum(dim=-1, keepdim=True) + (query @ key_value).transpose(1, 2)
+            out = numerator / denominator.transpose(1, 2)  # [B, C, N]
+            return out.reshape(batch, channels, height, width) * self.gamma
 
 
 class AttentionEnhancementModule(nn.Module):
@@ -125,7 +140,8 @@ class AttentionEnhancementModule(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Shape: [B, in, H, W] -> [B, out, H, W]."""
-        return self.bn_atten(self.conv_atten(self.conv(x)))
+        out: Tensor = self.bn_atten(self.conv_atten(self.conv(x)))
+        return out
 
 
 class ContextPath(nn.Module):
@@ -145,8 +161,13 @@ class ContextPath(nn.Module):
         self.arm32 = AttentionEnhancementModule(channels32, PATH_CHANNELS)
         self.conv_head32 = ConvBNReLU(PATH_CHANNELS, PATH_CHANNELS)
         self.conv_head16 = ConvBNReLU(PATH_CHANNELS, PATH_CHANNELS)
-        self.conv_avg = ConvBNReLU(channels32, PATH_CHANNELS, kernel_size=1, padding=0,
-                                   norm_layer=SingleValueSafeBatchNorm2d)
+        self.conv_avg = ConvBNReLU(
+            channels32,
+            PATH_CHANNELS,
+            kernel_size=1,
+            padding=0,
+            norm_layer=SingleValueSafeBatchNorm2d,
+        )
 
     def forward(self, feat16: Tensor, feat32: Tensor) -> tuple[Tensor, Tensor]:
         """Return the context features at strides 8 and 16, both [B, 128, ., .]."""
@@ -169,7 +190,8 @@ class SpatialPath(nn.Module):
 
     def forward(self, images: Tensor) -> Tensor:
         """Shape: [B, 3, H, W] -> [B, 128, H/8, W/8]."""
-        return self.conv_out(self.conv3(self.conv2(self.conv1(images))))
+        out: Tensor = self.conv_out(self.conv3(self.conv2(self.conv1(images))))
+        return out
 
 
 class FeatureAggregationModule(nn.Module):
@@ -182,15 +204,15 @@ class FeatureAggregationModule(nn.Module):
 
     def forward(self, spatial: Tensor, context: Tensor) -> Tensor:
         """Shape: two [B, 128, H, W] maps -> [B, out, H, W]."""
-        feat = self.convblk(torch.cat([spatial, context], dim=1))
-        return feat * self.conv_atten(feat) + feat
+        feat: Tensor = self.convblk(torch.cat([spatial, context], dim=1))
+        attention: Tensor = self.conv_atten(feat)
+        return feat * attention + feat
 
 
 class PixelShuffleHead(nn.Module):
     """3x3 ConvBNReLU, 1x1 conv to ``num_classes * factor^2``, pixel shuffle (``Output``)."""
 
-    def __init__(self, in_channels: int, mid_channels: int, num_classes: int,
-                 factor: int) -> None:
+    def __init__(self, in_channels: int, mid_channels: int, num_classes: int, factor: int) -> None:
         super().__init__()
         self.conv = ConvBNReLU(in_channels, mid_channels)
         self.conv_out = nn.Conv2d(mid_channels, num_classes * factor * factor, 1)
@@ -199,7 +221,8 @@ class PixelShuffleHead(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Shape: [B, in, h, w] -> [B, num_classes, h * factor, w * factor]."""
-        return self.up(self.conv_out(self.conv(x)))
+        out: Tensor = self.up(self.conv_out(self.conv(x)))
+        return out
 
 
 class ABCNet(SegmentationModel):
@@ -223,17 +246,23 @@ class ABCNet(SegmentationModel):
 
     num_aux_outputs = 2
 
-    def __init__(self, num_classes: int, backbone: str = DEFAULT_BACKBONE,
-                 pretrained: bool = False, backbone_weights: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        backbone: str = DEFAULT_BACKBONE,
+        pretrained: bool = False,
+        backbone_weights: str | Path | None = None,
+    ) -> None:
         super().__init__()
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
             raise InvalidOptionError(f"num_classes={num_classes!r}; expected an integer >= 1")
         self.num_classes = num_classes
-        self.backbone = create_backbone(backbone, (3, 4), pretrained=pretrained,
-                                        weights_file=backbone_weights)
-        info = self.backbone.feature_info
-        check_encoder_strides(backbone, info.reduction(), ENCODER_STRIDES)
-        channels16, channels32 = info.channels()
+        self.backbone = create_backbone(
+            backbone, (3, 4), pretrained=pretrained, weights_file=backbone_weights
+        )
+        channels, strides = feature_channels_and_strides(self.backbone)
+        check_encoder_strides(backbone, strides, ENCODER_STRIDES)
+        channels16, channels32 = channels
         self.cp = ContextPath(channels16, channels32)
         self.sp = SpatialPath()
         self.fam = FeatureAggregationModule(2 * PATH_CHANNELS, 2 * PATH_CHANNELS)
@@ -255,6 +284,6 @@ class ABCNet(SegmentationModel):
         """Rename GeoSeg's ``cp.resnet.*`` encoder keys to ``backbone.*``."""
         old = "cp.resnet."
         return {
-            ("backbone." + k[len(old):] if k.startswith(old) else k): v
+            ("backbone." + k[len(old) :] if k.startswith(old) else k): v
             for k, v in state_dict.items()
         }

@@ -26,11 +26,11 @@ no crop layers (the 'same'-padded encoder keeps the feature maps aligned), and n
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lossd.errors import InvalidOptionError
-from lossd.models._backbone import create_backbone
+from lossd.models._backbone import create_backbone, feature_channels_and_strides
 from lossd.models._blocks import SegmentationModel
 from lossd.models.unetformer import check_encoder_strides
 
@@ -70,7 +70,8 @@ def _learned_upsampling(num_classes: int) -> nn.ConvTranspose2d:
 def _score_layer(in_channels: int, num_classes: int) -> nn.Conv2d:
     layer = nn.Conv2d(in_channels, num_classes, 1)
     nn.init.zeros_(layer.weight)
-    nn.init.zeros_(layer.bias)
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
     return layer
 
 
@@ -92,17 +93,23 @@ class FCN8s(SegmentationModel):
 
     num_aux_outputs = 0
 
-    def __init__(self, num_classes: int, backbone: str = DEFAULT_BACKBONE,
-                 pretrained: bool = False, backbone_weights: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        backbone: str = DEFAULT_BACKBONE,
+        pretrained: bool = False,
+        backbone_weights: str | Path | None = None,
+    ) -> None:
         super().__init__()
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
             raise InvalidOptionError(f"num_classes={num_classes!r}; expected an integer >= 1")
         self.num_classes = num_classes
-        self.backbone = create_backbone(backbone, (2, 3, 4), pretrained=pretrained,
-                                        weights_file=backbone_weights)
-        info = self.backbone.feature_info
-        check_encoder_strides(backbone, info.reduction(), ENCODER_STRIDES)
-        c8, c16, c32 = info.channels()
+        self.backbone = create_backbone(
+            backbone, (2, 3, 4), pretrained=pretrained, weights_file=backbone_weights
+        )
+        channels, strides = feature_channels_and_strides(self.backbone)
+        check_encoder_strides(backbone, strides, ENCODER_STRIDES)
+        c8, c16, c32 = channels
         self.score_stride8 = _score_layer(c8, num_classes)
         self.score_stride16 = _score_layer(c16, num_classes)
         self.score_stride32 = _score_layer(c32, num_classes)
@@ -114,5 +121,4 @@ class FCN8s(SegmentationModel):
         feat8, feat16, feat32 = self.backbone(images)
         scores = self.upscore_stride32(self.score_stride32(feat32)) + self.score_stride16(feat16)
         scores = self.upscore_stride16(scores) + self.score_stride8(feat8)
-        return [F.interpolate(scores, size=images.shape[-2:], mode="bilinear",
-                              align_corners=False)]
+        return [F.interpolate(scores, size=images.shape[-2:], mode="bilinear", align_corners=False)]

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from torch import Tensor, nn
 
-from lossd.models._backbone import create_backbone
+from lossd.models._backbone import create_backbone, feature_channels_and_strides
 from lossd.models._blocks import (
     FeatureRefinementHead,
     SegmentationModel,
@@ -97,7 +97,7 @@ class SqueezeExcitation(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Reweight the channels of ``x``."""
-        weights = self.fc(self.pool(x).flatten(1))
+        weights: Tensor = self.fc(self.pool(x).flatten(1))
         return x * weights[:, :, None, None]
 
 
@@ -126,13 +126,24 @@ class SFANetDecoder(UNetFormerDecoder):
         num_classes: output classes.
     """
 
-    def __init__(self, encoder_channels: Sequence[int], decode_channels: int, dropout: float,
-                 window_size: int, num_classes: int) -> None:
+    def __init__(
+        self,
+        encoder_channels: Sequence[int],
+        decode_channels: int,
+        dropout: float,
+        window_size: int,
+        num_classes: int,
+    ) -> None:
         c1, c2, c3, c4 = encoder_channels
         super().__init__(
-            encoder_channels, decode_channels, dropout, window_size, num_classes,
-            feature_refinement=FeatureRefinementHead(c1, decode_channels,
-                                                     shuffle_groups=SHUFFLE_GROUPS),
+            encoder_channels,
+            decode_channels,
+            dropout,
+            window_size,
+            num_classes,
+            feature_refinement=FeatureRefinementHead(
+                c1, decode_channels, shuffle_groups=SHUFFLE_GROUPS
+            ),
         )
         self.fam1 = PooledChannelGate(c2)
         self.fam2 = SqueezeExcitation(c3)
@@ -170,18 +181,25 @@ class SFANet(SegmentationModel):
 
     num_aux_outputs = 1
 
-    def __init__(self, num_classes: int, backbone: str = DEFAULT_BACKBONE,
-                 decode_channels: int = 64, dropout: float = 0.1, window_size: int = 8,
-                 pretrained: bool = False, backbone_weights: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        backbone: str = DEFAULT_BACKBONE,
+        decode_channels: int = 64,
+        dropout: float = 0.1,
+        window_size: int = 8,
+        pretrained: bool = False,
+        backbone_weights: str | Path | None = None,
+    ) -> None:
         super().__init__()
         check_decoder_args(num_classes, decode_channels, window_size, dropout)
         self.num_classes = num_classes
-        self.backbone = create_backbone(backbone, (1, 2, 3, 4), pretrained=pretrained,
-                                        weights_file=backbone_weights)
-        info = self.backbone.feature_info
-        check_encoder_strides(backbone, info.reduction(), ENCODER_STRIDES)
-        self.decoder = SFANetDecoder(info.channels(), decode_channels, dropout, window_size,
-                                     num_classes)
+        self.backbone = create_backbone(
+            backbone, (1, 2, 3, 4), pretrained=pretrained, weights_file=backbone_weights
+        )
+        channels, strides = feature_channels_and_strides(self.backbone)
+        check_encoder_strides(backbone, strides, ENCODER_STRIDES)
+        self.decoder = SFANetDecoder(channels, decode_channels, dropout, window_size, num_classes)
 
     def forward_logits(self, images: Tensor) -> list[Tensor]:
         """See :meth:`SegmentationModel.forward_logits`."""

@@ -23,11 +23,11 @@ parameter:
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lossd.errors import InvalidOptionError
-from lossd.models._backbone import create_backbone
+from lossd.models._backbone import create_backbone, feature_channels_and_strides
 from lossd.models._blocks import (
     AuxHead,
     ConvBN,
@@ -38,7 +38,7 @@ from lossd.models._blocks import (
     segmentation_head,
 )
 
-__all__ = ["UNetFormer", "UNetFormerDecoder", "check_decoder_args"]
+__all__ = ["UNetFormer", "UNetFormerDecoder", "check_decoder_args", "check_encoder_strides"]
 
 #: GeoSeg's ``swsl_resnet18`` under its current timm name (SWSL weights, Yalniz et al. 2019).
 DEFAULT_BACKBONE = "resnet18.fb_swsl_ig1b_ft_in1k"
@@ -48,8 +48,9 @@ NUM_HEADS = 8
 ENCODER_STRIDES = (4, 8, 16, 32)
 
 
-def check_decoder_args(num_classes: int, decode_channels: int, window_size: int,
-                       dropout: float) -> None:
+def check_decoder_args(
+    num_classes: int, decode_channels: int, window_size: int, dropout: float
+) -> None:
     """Validate the arguments shared by UNetFormer and SFA-Net.
 
     Raises:
@@ -68,8 +69,9 @@ def check_decoder_args(num_classes: int, decode_channels: int, window_size: int,
         raise InvalidOptionError(f"dropout={dropout!r}; expected a probability in [0, 1)")
 
 
-def check_encoder_strides(backbone_name: str, strides: Sequence[int],
-                          expected: Sequence[int]) -> None:
+def check_encoder_strides(
+    backbone_name: str, strides: Sequence[int], expected: Sequence[int]
+) -> None:
     """Raise InvalidOptionError if a timm backbone's feature strides are not ``expected``."""
     if list(strides) != list(expected):
         raise InvalidOptionError(
@@ -90,9 +92,15 @@ class UNetFormerDecoder(nn.Module):
         feature_refinement: the stride-4 head (UNetFormer's FRH by default).
     """
 
-    def __init__(self, encoder_channels: Sequence[int], decode_channels: int, dropout: float,
-                 window_size: int, num_classes: int,
-                 feature_refinement: FeatureRefinementHead | None = None) -> None:
+    def __init__(
+        self,
+        encoder_channels: Sequence[int],
+        decode_channels: int,
+        dropout: float,
+        window_size: int,
+        num_classes: int,
+        feature_refinement: FeatureRefinementHead | None = None,
+    ) -> None:
         super().__init__()
         c1, c2, c3, c4 = encoder_channels
         self.pre_conv = ConvBN(c4, decode_channels, kernel_size=1)
@@ -156,18 +164,27 @@ class UNetFormer(SegmentationModel):
 
     num_aux_outputs = 1
 
-    def __init__(self, num_classes: int, backbone: str = DEFAULT_BACKBONE,
-                 decode_channels: int = 64, dropout: float = 0.1, window_size: int = 8,
-                 pretrained: bool = False, backbone_weights: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        backbone: str = DEFAULT_BACKBONE,
+        decode_channels: int = 64,
+        dropout: float = 0.1,
+        window_size: int = 8,
+        pretrained: bool = False,
+        backbone_weights: str | Path | None = None,
+    ) -> None:
         super().__init__()
         check_decoder_args(num_classes, decode_channels, window_size, dropout)
         self.num_classes = num_classes
-        self.backbone = create_backbone(backbone, (1, 2, 3, 4), pretrained=pretrained,
-                                        weights_file=backbone_weights)
-        info = self.backbone.feature_info
-        check_encoder_strides(backbone, info.reduction(), ENCODER_STRIDES)
-        self.decoder = UNetFormerDecoder(info.channels(), decode_channels, dropout, window_size,
-                                         num_classes)
+        self.backbone = create_backbone(
+            backbone, (1, 2, 3, 4), pretrained=pretrained, weights_file=backbone_weights
+        )
+        channels, strides = feature_channels_and_strides(self.backbone)
+        check_encoder_strides(backbone, strides, ENCODER_STRIDES)
+        self.decoder = UNetFormerDecoder(
+            channels, decode_channels, dropout, window_size, num_classes
+        )
 
     def forward_logits(self, images: Tensor) -> list[Tensor]:
         """See :meth:`SegmentationModel.forward_logits`."""

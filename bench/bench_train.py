@@ -1,0 +1,149 @@
+"""Training throughput (images/s) and peak memory of the real training step, per model (issue 8).
+
+Usage::
+
+    python bench/bench_train.py                          # CPU: all models at 256² and 512²
+    python bench/bench_train.py --device cuda --sizes 512 1024 --batch 8
+
+Each row runs :meth:`lossd.engine.Trainer.train_epoch` (the loop users train with: autocast on
+CUDA — bf16 where supported —, channels-last, the configured objective, Lookahead(AdamW)) over
+in-memory random batches, so data loading is not measured. After ``--warmup`` steps the next
+``--steps`` are timed (CUDA synchronised). Peak memory: ``torch.cuda.max_memory_allocated`` on
+CUDA; on CPU the growth of the process's resident high-water mark (Linux VmHWM).
+"""
+
+import argparse
+import platform
+import time
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+from torch.utils.data import DataLoader, TensorDataset
+
+from lossd.engine.config import build, register_resolvers
+from lossd.engine.optim import build_optimizer
+from lossd.engine.runtime import autocast_dtype
+from lossd.engine.trainer import Trainer, TrainerOptions
+from lossd.metrics import SegmentationMetrics
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def _vmhwm_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class _Batches(TensorDataset):
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        image, mask = super().__getitem__(index)
+        return {"image": image, "mask": mask}
+
+
+def measure(
+    model_name: str, loss: str, size: int, batch: int, steps: int, warmup: int, device: torch.device
+) -> dict[str, float]:
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=[
+                f"model={model_name}",
+                f"loss={loss}",
+                "logger=none",
+                "paths.output_dir=/tmp/bench_train",
+            ],
+        )
+    model = build(cfg.model.net).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    objective = build(cfg.loss.objective).to(device)
+    optimizer = build_optimizer(model, build(cfg.optimizer), cfg.model.backbone_lr)
+    count = batch * (warmup + steps)
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randn(count, 3, size, size, generator=gen)
+    # Blocky random masks so that the boundary losses see real regions.
+    coarse = torch.randint(
+        0, cfg.dataset.num_classes, (count, size // 16, size // 16), generator=gen
+    )
+    masks = coarse.repeat_interleave(16, 1).repeat_interleave(16, 2)
+    loader = DataLoader(_Batches(images, masks), batch_size=batch, pin_memory=device.type == "cuda")
+    trainer = Trainer(
+        model=model,
+        objective=objective,
+        optimizer=optimizer,
+        scheduler=None,
+        train_loader=loader,
+        val_loader=loader,
+        metrics=SegmentationMetrics(cfg.dataset.num_classes),
+        options=TrainerOptions(
+            max_epochs=1, limit_train_batches=warmup, progress=False, log_every_n_steps=10**9
+        ),
+        device=device,
+        amp_dtype=autocast_dtype("auto", device),
+    )
+    trainer.train_epoch(0)  # warm-up (first batches)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    base_mem = torch.cuda.memory_allocated() if device.type == "cuda" else _vmhwm_mib()
+    trainer.options = TrainerOptions(
+        max_epochs=1, limit_train_batches=steps, progress=False, log_every_n_steps=10**9
+    )
+    trainer.train_loader = DataLoader(
+        _Batches(images[batch * warmup :], masks[batch * warmup :]),
+        batch_size=batch,
+        pin_memory=device.type == "cuda",
+    )
+    start = time.perf_counter()
+    trainer.train_epoch(0)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    elapsed = time.perf_counter() - start
+    if device.type == "cuda":
+        peak = (torch.cuda.max_memory_allocated() - base_mem) / 2**20
+    else:
+        peak = _vmhwm_mib() - base_mem
+    return {"img_s": batch * steps / elapsed, "step_s": elapsed / steps, "peak_mib": peak}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["unetformer", "abcnet", "fcn", "sfanet"])
+    parser.add_argument("--losses", nargs="+", default=["base", "lossd"])
+    parser.add_argument("--sizes", nargs="+", type=int, default=[256, 512])
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    args = parser.parse_args()
+    register_resolvers()
+    use_cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+    device = torch.device("cuda" if use_cuda else "cpu")
+    name = torch.cuda.get_device_name() if use_cuda else platform.processor() or "cpu"
+    print(
+        f"device {device} ({name}), torch {torch.__version__}, threads {torch.get_num_threads()}, "
+        f"batch {args.batch}, {args.steps} timed steps after {args.warmup} warm-up"
+    )
+    print(
+        f"{'model':<11}{'size':>6}{'loss':>7}{'img/s':>9}{'s/step':>9}"
+        f"{'peak MiB':>10}{'lossd/base':>12}"
+    )
+    for size in args.sizes:
+        for model_name in args.models:
+            rows = {
+                loss: measure(model_name, loss, size, args.batch, args.steps, args.warmup, device)
+                for loss in args.losses
+            }
+            for loss, row in rows.items():
+                ratio = (row["step_s"] / rows["base"]["step_s"]) if "base" in rows else float("nan")
+                print(
+                    f"{model_name:<11}{size:>6}{loss:>7}{row['img_s']:>9.2f}{row['step_s']:>9.3f}"
+                    f"{row['peak_mib']:>10.0f}{ratio:>12.3f}"
+                )
+
+
+if __name__ == "__main__":
+    main()

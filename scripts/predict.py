@@ -1,0 +1,124 @@
+r"""Predict images, folders or GeoTIFFs with a trained checkpoint.
+
+Examples:
+    # GeoTIFF -> class GeoTIFF (same CRS/transform) + colour and overlay PNGs, windowed I/O
+    python scripts/predict.py top_potsdam_2_13_RGB.tif --checkpoint best.ckpt --out pred/
+    # a folder of PNG/JPEG files, flip TTA, only the colour masks
+    python scripts/predict.py photos/ --checkpoint best.ckpt --out pred/ --tta flip --format colour
+    # LoveDA test server zip from the raw test images (or the prepared test split)
+    python scripts/predict.py data/raw/loveda/Test --checkpoint best.ckpt \
+        --submission loveda --out loveda_test.zip --tta d4
+    # UAVid test server zip: whole frames by sliding window, GeoSeg's 1152x1024 patches
+    python scripts/predict.py raw/uavid_test --checkpoint best.ckpt --submission uavid \
+        --out uavid_test.zip --patch-size 1152 1024 --tta flip
+"""
+
+import argparse
+import sys
+
+from lossd.engine.inference import BLEND_MODES, TTA_MODES, InferenceOptions
+from lossd.engine.predict import FORMATS, Predictor, predict_paths, predict_submission
+from lossd.errors import InvalidOptionError, LossdError
+from lossd.results.submission import SUBMISSION_DATASETS
+
+
+def _bands(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"--bands {text!r}: expected e.g. 1,2,3") from err
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0] if __doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.splitlines()[2:]) if __doc__ else None,
+    )
+    parser.add_argument("inputs", nargs="+", help="image files or folders (searched recursively)")
+    parser.add_argument("--checkpoint", required=True, help="training checkpoint (best.ckpt)")
+    parser.add_argument(
+        "--out", required=True, help="output folder (with --submission: the .zip to write)"
+    )
+    parser.add_argument(
+        "--patch-size",
+        type=int,
+        nargs="+",
+        default=[1024],
+        metavar="N",
+        help="sliding-window size: N or H W (default 1024)",
+    )
+    parser.add_argument(
+        "--overlap", type=float, default=0.25, help="window overlap, fraction (default 0.25)"
+    )
+    parser.add_argument("--batch-size", type=int, default=2, help="windows per forward pass")
+    parser.add_argument("--blend", choices=BLEND_MODES, default="gaussian")
+    parser.add_argument(
+        "--tta",
+        choices=TTA_MODES,
+        default="none",
+        help="flip = GeoSeg 'lr' (h x v flips); d4 = flips x scales 0.75..1.5",
+    )
+    parser.add_argument("--scales", type=float, nargs="+", default=None, help="TTA scales")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument("--precision", default="32", help="32 | bf16 | fp16 (CUDA) | auto")
+    parser.add_argument(
+        "--bands", type=_bands, default=None, help="1-based bands to use, e.g. 1,2,3 of RGBIR"
+    )
+    parser.add_argument(
+        "--format",
+        nargs="+",
+        choices=[*FORMATS, "all"],
+        default=["all"],
+        help="outputs: indices (class map), colour, overlay, all (default)",
+    )
+    parser.add_argument("--submission", choices=SUBMISSION_DATASETS, default=None)
+    parser.add_argument("--model", default=None, help="expected model name (checked)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument("--no-progress", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    try:
+        if len(args.patch_size) > 2:
+            raise InvalidOptionError(f"--patch-size {args.patch_size}: expected N or H W")
+        options = InferenceOptions(
+            patch_size=tuple(args.patch_size) if len(args.patch_size) == 2 else args.patch_size[0],
+            overlap=args.overlap,
+            batch_size=args.batch_size,
+            blend=args.blend,
+            tta=args.tta,
+            scales=None if args.scales is None else tuple(args.scales),
+        )
+        num_classes = None
+        if args.submission is not None:
+            from lossd.data import get_info
+
+            num_classes = get_info(args.submission).num_classes
+        predictor = Predictor.from_checkpoint(
+            args.checkpoint,
+            options,
+            args.device,
+            bands=args.bands,
+            precision=args.precision,
+            expect_model=args.model,
+            expect_num_classes=num_classes,
+            progress=not args.no_progress,
+        )
+        if args.submission is not None:
+            summary = predict_submission(
+                predictor, args.inputs, args.submission, args.out, args.overwrite
+            )
+            print(summary.describe())
+            return
+        formats = list(FORMATS) if "all" in args.format else args.format
+        written = predict_paths(predictor, args.inputs, args.out, formats, args.overwrite)
+        print(f"wrote {len(written)} file(s) to {args.out}")
+    except LossdError as err:  # a user-facing problem: one line, no traceback
+        sys.exit(f"error: {err}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,287 @@
+"""Evaluate a training checkpoint on a dataset split and write its run record.
+
+What ``scripts/evaluate.py`` calls (config: ``conf/eval.yaml``). The network is rebuilt from the
+checkpoint's stored config (:mod:`lossd.engine.model_io`) and applied to every image of
+``<dataset.root>/<split>/images`` (whole, or by sliding window, with test-time augmentation:
+:mod:`lossd.engine.inference`), normalised as in training; the metrics follow the dataset's
+protocol (:class:`lossd.metrics.SegmentationMetrics`, docs/design.md Conventions).
+
+- Dataset: ``dataset=<name>`` takes ``conf/dataset/<name>.yaml``; without it, the dataset the
+  checkpoint was trained on, with its stored settings but its root (and every stored path
+  under that root) moved to ``${paths.data_dir}/<name>``, so data is looked up where the current
+  paths say, not where the training machine had it.
+- Labels: ``labels=eroded`` (default) reads ``<split>/masks``, which for the Potsdam test split
+  are the ISPRS eroded-boundary labels (docs/datasets.md §3, the field's protocol);
+  ``labels=full`` reads ``<split>/masks_full`` where the split has it (Potsdam test), else
+  ``masks`` (which are then the only, full, labels).
+- Record: ``<paths.output_dir>/metrics.json`` in the run-record schema of training
+  (:mod:`lossd.results.records`) with ``config`` = the training config, plus ``split``,
+  ``labels``, ``checkpoint``, ``inference`` and ``eval_config``.
+- Under torchrun the images are sharded over the processes and the metric counts summed
+  (:meth:`SegmentationMetrics.sync`); rank 0 writes the record.
+"""
+
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import Dataset, Subset
+from tqdm import tqdm
+
+from lossd.data._io import write_image
+from lossd.data._visualize import colorize
+from lossd.data.folder import SegmentationFolder
+from lossd.data.registry import get_info
+from lossd.data.transforms import eval_transform
+from lossd.engine.checkpoint import load_checkpoint
+from lossd.engine.config import build, register_resolvers, to_container
+from lossd.engine.inference import InferenceOptions, predict_logits
+from lossd.engine.loaders import eval_loader
+from lossd.engine.model_io import check_checkpoint, model_from_checkpoint, normalization
+from lossd.engine.runtime import autocast_dtype, init_distributed, resolve_device
+from lossd.errors import CheckpointError, DatasetNotFoundError, InvalidOptionError
+from lossd.metrics import SegmentationMetrics
+from lossd.results.records import git_commit, package_versions, write_record
+from lossd.results.report import format_metrics_table
+
+__all__ = ["LABEL_CHOICES", "dataset_config", "evaluate", "inference_options", "mask_folder"]
+
+LABEL_CHOICES: tuple[str, ...] = ("eroded", "full")
+FULL_MASKS = "masks_full"
+"""Folder of the full labels beside the eroded ``masks`` (Potsdam test, lossd.data.prepare)."""
+
+
+def _rebase(value: Any, old: str, new: str) -> Any:
+    if isinstance(value, str) and (value == old or value.startswith(old.rstrip("/") + "/")):
+        return new + value[len(old) :]
+    if isinstance(value, Mapping):
+        return {k: _rebase(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rebase(v, old, new) for v in value]
+    return value
+
+
+def dataset_config(cfg: DictConfig, train_config: Mapping[str, Any]) -> DictConfig:
+    """The dataset to evaluate on: ``cfg.dataset``, else the checkpoint's, rebased.
+
+    Args:
+        cfg: The evaluation config (``dataset`` may be None).
+        train_config: The checkpoint's training config.
+
+    Returns:
+        A dataset node with ``name``, ``root``, ``eval_classes``, ... (``root`` from the current
+        ``paths.data_dir`` when taken from the checkpoint).
+
+    Raises:
+        CheckpointError: If neither gives a dataset.
+    """
+    if cfg.get("dataset") is not None:
+        return cast(DictConfig, cfg.dataset)
+    stored = train_config.get("dataset")
+    if not isinstance(stored, Mapping) or "name" not in stored:
+        raise CheckpointError(
+            f"checkpoint '{cfg.checkpoint}' names no dataset in its config; pass dataset=<name>"
+        )
+    name = str(stored["name"])
+    new_root = f"{cfg.paths.data_dir}/{name}"
+    old_root = stored.get("root")
+    node = _rebase(dict(stored), str(old_root), new_root) if old_root else dict(stored)
+    node["root"] = new_root
+    return OmegaConf.create(node)
+
+
+def mask_folder(root: Path, split: str, labels: str) -> str:
+    """The masks folder of ``<root>/<split>`` for ``labels`` (``eroded`` or ``full``).
+
+    Raises:
+        InvalidOptionError: For another ``labels`` value.
+        DatasetNotFoundError: If the split has no labels (LoveDA and UAVid test).
+    """
+    if labels not in LABEL_CHOICES:
+        raise InvalidOptionError(f"labels={labels!r}; expected one of {list(LABEL_CHOICES)}")
+    split_dir = root / split
+    if labels == "full" and (split_dir / FULL_MASKS).is_dir():
+        return FULL_MASKS
+    if not (split_dir / "images").is_dir():
+        raise DatasetNotFoundError(
+            f"no prepared split '{split}' in dataset.root='{root}' (expected {split_dir}/images); "
+            "run scripts/prepare_data.py, or choose split=val"
+        )
+    if not (split_dir / "masks").is_dir():
+        raise DatasetNotFoundError(
+            f"split '{split}' of '{root}' has no labels ({split_dir}/masks); test labels of "
+            "LoveDA and UAVid are withheld: evaluate split=val, or make a submission with "
+            "scripts/predict.py --submission {loveda,uavid}"
+        )
+    return "masks"
+
+
+def inference_options(node: Mapping[str, Any]) -> InferenceOptions:
+    """:class:`InferenceOptions` from the ``inference`` config node."""
+    values = dict(node)
+    patch = values.get("patch_size")
+    scales = values.get("scales")
+    return InferenceOptions(
+        patch_size=None if patch is None else (patch if isinstance(patch, int) else tuple(patch)),
+        overlap=float(values.get("overlap", 0.0)),
+        batch_size=int(values.get("batch_size", 1)),
+        blend=values.get("blend", "gaussian"),
+        tta=values.get("tta", "none"),
+        scales=None if scales is None else tuple(float(s) for s in scales),
+    )
+
+
+def _checkpoint_summary(checkpoint: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    trainer = checkpoint.get("trainer") or {}
+    return {
+        "path": str(path.resolve()),
+        "model_name": checkpoint["model_name"],
+        "num_classes": int(checkpoint["num_classes"]),
+        "epoch": trainer.get("epoch"),
+        "best_epoch": trainer.get("best_epoch"),
+        "fingerprint": checkpoint.get("fingerprint"),
+    }
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Evaluate ``cfg.checkpoint`` on ``cfg.split`` and write the run record.
+
+    Args:
+        cfg: The composed ``conf/eval.yaml``.
+
+    Returns:
+        The run record (also written to ``<paths.output_dir>/metrics.json``).
+
+    Raises:
+        CheckpointError: If the checkpoint is unreadable, or holds another model or number of
+            classes than asked (``expect_model=``, ``dataset=``).
+        DatasetNotFoundError: If the split or its labels are missing.
+        InvalidOptionError: For a bad option.
+    """
+    register_resolvers()
+    started = time.time()
+    ctx = init_distributed(str(cfg.device))
+    device = resolve_device(str(cfg.device), ctx.local_rank)
+    amp_dtype = autocast_dtype(str(cfg.precision), device)
+    path = Path(str(cfg.checkpoint))
+    checkpoint = load_checkpoint(path)
+    check_checkpoint(checkpoint, path)
+    train_config: dict[str, Any] = dict(checkpoint["config"])
+    dataset = dataset_config(cfg, train_config)
+    info = get_info(str(dataset.name))
+    model = model_from_checkpoint(
+        checkpoint, path, device, cfg.get("expect_model"), expect_num_classes=info.num_classes
+    )
+    options = inference_options(to_container(cfg)["inference"])
+
+    if dataset.get("prepare") is not None:
+        if ctx.is_main:
+            build(dataset.prepare)
+        ctx.barrier()
+    root = Path(str(dataset.root))
+    split = str(cfg.split)
+    masks = mask_folder(root, split, str(cfg.labels))
+    mean, std = normalization(train_config)
+    folder = SegmentationFolder(root, split, info, transform=eval_transform(mean, std))
+    if masks != "masks":
+        folder.samples = [
+            (image, root / split / masks / f"{image.stem}.png") for image, _ in folder.samples
+        ]
+    evaluated: Dataset[dict[str, Any]] = folder
+    if cfg.get("limit") is not None:
+        evaluated = Subset(folder, range(min(int(cfg.limit), len(folder))))
+    loader = eval_loader(evaluated, 1, int(cfg.num_workers), ctx, device.type == "cuda")
+
+    metrics = SegmentationMetrics(
+        num_classes=info.num_classes,
+        ignore_index=info.ignore_index,
+        eval_classes=list(dataset.eval_classes),
+        boundary_ratio=float(cfg.metrics.boundary_ratio),
+        boundary_width=cfg.metrics.boundary_width,
+        diagnostics=bool(cfg.metrics.diagnostics),
+    )
+    output_dir = Path(str(cfg.paths.output_dir))
+    mask_dir = output_dir / "masks"
+    total = len(cast(Any, evaluated))
+    print_main = ctx.is_main
+    if print_main:
+        print(
+            f"evaluating {checkpoint['model_name']} ('{path}') on {info.name} {split} "
+            f"({total} images, {root / split}/{masks}) on {device}, tta={options.tta} "
+            f"({options.passes} pass(es)), patch_size={options.patch_size}",
+            flush=True,
+        )
+    with torch.inference_mode():
+        for batch in tqdm(
+            loader,
+            desc=f"evaluate {split}",
+            unit="img",
+            disable=not (bool(cfg.progress) and ctx.is_main),
+            dynamic_ncols=True,
+        ):
+            image = batch["image"].to(device, non_blocking=True)
+            target = batch["mask"].to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                logits = predict_logits(
+                    model,
+                    image,
+                    tta=options.tta,
+                    scales=options.tta_scales,
+                    patch_size=options.patch_size,
+                    overlap=options.overlap,
+                    batch_size=options.batch_size,
+                    blend=options.blend,
+                )
+            pred = logits.argmax(dim=1)
+            metrics.update(pred, target)
+            if cfg.save_masks:
+                for name, one in zip(batch["name"], pred, strict=True):
+                    picture = colorize(one.to(torch.uint8).cpu().numpy(), info.palette)
+                    write_image(mask_dir / f"{name}.png", picture)
+    metrics.sync()
+    result = metrics.compute()
+
+    record: dict[str, Any] = {
+        "dataset": info.name,
+        "model": checkpoint["model_name"],
+        "loss": (train_config.get("loss") or {}).get("name"),
+        "seed": train_config.get("seed"),
+        "experiment": train_config.get("experiment_name"),
+        "status": "completed",
+        "error": None,
+        "split": split,
+        "labels": masks,
+        "num_images": total,
+        "checkpoint": _checkpoint_summary(checkpoint, path),
+        "inference": {**options.to_dict(), "precision": str(cfg.precision)},
+        "metrics": result,
+        "class_names": list(info.classes),
+        "eval_classes": list(dataset.eval_classes),
+        "config": train_config,
+        "eval_config": {
+            **to_container(cfg),
+            "dataset": OmegaConf.to_container(dataset, resolve=True),
+        },
+        "git_commit": git_commit(),
+        "versions": package_versions(),
+        "device": str(device),
+        "world_size": ctx.world_size,
+        "wall_time_s": round(time.time() - started, 2),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "output_dir": str(output_dir.resolve()),
+    }
+    if ctx.is_main:
+        written = write_record(output_dir, record)
+        print(
+            f"\n{split} metrics — {info.name} / {checkpoint['model_name']} / "
+            f"{record['loss']} (tta={options.tta})"
+        )
+        print(format_metrics_table(result, info.classes, list(dataset.eval_classes)))
+        print(f"run record: {written}  (wall time {record['wall_time_s']:.0f} s)")
+        if cfg.save_masks:
+            print(f"colour masks: {mask_dir}")
+    return record

@@ -1,0 +1,685 @@
+"""The paper's tables, regenerated from run records: main table, per-class tables, loss table.
+
+Every table is built from the frame of :func:`lossd.results.load_runs` (one row per run) and
+aggregates the seeds of a cell (dataset, model, loss) as the mean and the sample standard
+deviation (``ddof=1``), with the number of seeds ``n``. Values are percentages. A cell without
+a completed run is :data:`MISSING` ("—"), never filled in; a cell with one seed shows no
+standard deviation (its ``n`` says 1). The published numbers come from
+``results/paper_reference.csv`` (:func:`load_reference`): the Lossd paper (Ma et al., Acta
+Aeronautica et Astronautica Sinica 47(8):332780, 2026, DOI 10.7527/S1000-6893.2025.32780) and
+the models' own publications (docs/reference.md, "Paper results" and "Baseline anchors"); a
+value not checked against its publication is marked ``*``.
+
+Each :class:`Table` keeps a numeric frame (written as CSV) and its formatted cells (written as
+Markdown and LaTeX booktabs), so that a script, a test or the notebook can read either.
+"""
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tabulate import tabulate
+
+from lossd.data._io import atomic_path
+from lossd.errors import DataFormatError, InvalidOptionError
+from lossd.results.runs import MEAN_METRICS, per_class_column
+
+__all__ = [
+    "BASE_LOSS",
+    "DATASET_LABELS",
+    "DATASET_ORDER",
+    "HEADLINE_METRICS",
+    "LOSSD_LOSS",
+    "LOSS_LABELS",
+    "LOSS_ORDER",
+    "MISSING",
+    "MODEL_LABELS",
+    "MODEL_ORDER",
+    "REFERENCE_COLUMNS",
+    "REFERENCE_NOTES",
+    "REFERENCE_ORIGINS",
+    "Table",
+    "format_delta",
+    "format_mean_std",
+    "latex_escape",
+    "load_reference",
+    "loss_table",
+    "main_table",
+    "per_class_table",
+    "summarize",
+    "write_tables",
+]
+
+MISSING = "—"
+"""Text of a cell that has no run (or no published value)."""
+
+BASE_LOSS = "base"
+LOSSD_LOSS = "lossd"
+
+DATASET_ORDER = ("loveda", "uavid", "potsdam", "synthetic")
+MODEL_ORDER = ("unetformer", "abcnet", "fcn", "sfanet")
+LOSS_ORDER = ("base", "lossd", "boundary_kervadec", "boundary_f1", "dtl", "lovasz", "rmi", "dice")
+
+DATASET_LABELS = {
+    "loveda": "LoveDA",
+    "uavid": "UAVid",
+    "potsdam": "Potsdam",
+    "synthetic": "Synthetic",
+}
+MODEL_LABELS = {
+    "unetformer": "UNetFormer",
+    "abcnet": "ABCNet",
+    "fcn": "FCN-8s",
+    "sfanet": "SFA-Net",
+}
+LOSS_LABELS = {
+    "base": "base",
+    "lossd": "+Lossd",
+    "boundary_kervadec": "+Boundary (Kervadec)",
+    "boundary_f1": "+Boundary F1",
+    "dtl": "+DTL",
+    "lovasz": "+Lovász",
+    "rmi": "+RMI",
+    "dice": "+Dice",
+}
+
+HEADLINE_METRICS = {"loveda": "mIoU", "uavid": "mIoU", "potsdam": "mF1", "synthetic": "mF1"}
+"""The metric each dataset's papers report first (docs/reference.md, "Paper results": LoveDA and
+UAVid mIoU, Potsdam mF1; the synthetic set follows the Potsdam protocol)."""
+
+REFERENCE_COLUMNS = (
+    "dataset",
+    "model",
+    "loss",
+    "metric",
+    "value",
+    "origin",
+    "source",
+    "note",
+    "detail",
+)
+REFERENCE_ORIGINS = ("lossd_paper", "model_paper")
+"""``lossd_paper``: reported (or implied) by the Lossd paper; ``model_paper``: by the model's
+own publication or its benchmark (the published baseline)."""
+REFERENCE_NOTES = ("verified", "unverified", "implied", "third-party")
+"""docs/reference.md legend: [V] verified, [UNV] unverified, [INF] implied, [3P] third-party."""
+
+_PERCENT = 100.0
+_DIGITS = 2
+_STD_NOTE = (
+    "Mean ± sample standard deviation (ddof=1) over seeds, in percent; n = number of seeds "
+    "(no ± when n = 1); — = no completed run or no published value."
+)
+_REF_NOTE = (
+    "Paper: Ma et al. 2026 (Lossd; the abstract does not name the model, base = +Lossd minus "
+    "the stated gain); published: the model's own paper or benchmark. * = not checked against "
+    "the publication (unverified, implied or third-party; results/paper_reference.csv)."
+)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A generated table: numbers (CSV) and formatted cells (Markdown, LaTeX).
+
+    Args:
+        name: File stem, e.g. ``main`` or ``per_class_loveda_IoU``.
+        caption: One-line caption.
+        data: Numeric frame (percentages; NaN where missing), written as CSV.
+        display: Formatted cells, one string per cell, written as Markdown and LaTeX.
+        label_columns: How many leading columns of ``display`` are labels (left-aligned).
+        notes: Lines printed under the table.
+    """
+
+    name: str
+    caption: str
+    data: pd.DataFrame
+    display: pd.DataFrame
+    label_columns: int = 2
+    notes: tuple[str, ...] = field(default=())
+
+    def to_markdown(self) -> str:
+        """GitHub Markdown: the caption in bold, the table, the notes."""
+        body = tabulate(
+            self.display.values.tolist(),
+            headers=list(self.display.columns),
+            tablefmt="github",
+            disable_numparse=True,
+        )
+        notes = "".join(f"\n{note}\n" for note in self.notes)
+        return f"**{self.caption}**\n\n{body}\n{notes}"
+
+    def to_latex(self) -> str:
+        """A ``table`` float holding a booktabs ``tabular`` (the document needs booktabs)."""
+        columns = list(self.display.columns)
+        align = "l" * self.label_columns + "r" * (len(columns) - self.label_columns)
+        lines = [
+            f"% generated by lossd.results.tables ({self.name}); regenerate, do not edit",
+            "\\begin{table}[t]",
+            "\\centering",
+            f"\\caption{{{latex_escape(self.caption)}}}",
+            f"\\label{{tab:{self.name}}}",
+            f"\\begin{{tabular}}{{{align}}}",
+            "\\toprule",
+            " & ".join(latex_escape(c) for c in columns) + " \\\\",
+            "\\midrule",
+        ]
+        lines += [
+            " & ".join(latex_escape(str(v)) for v in row) + " \\\\"
+            for row in self.display.values.tolist()
+        ]
+        lines += ["\\bottomrule", "\\end{tabular}"]
+        lines += [f"\\par\\smallskip{{\\footnotesize {latex_escape(n)}}}" for n in self.notes]
+        lines.append("\\end{table}")
+        return "\n".join(lines) + "\n"
+
+    def to_csv(self) -> str:
+        """The numeric frame as CSV (empty field where missing)."""
+        text: str = self.data.to_csv(index=False, float_format="%.4f", na_rep="")
+        return text
+
+    def write(self, out_dir: str | Path) -> list[Path]:
+        """Write ``<name>.md``, ``<name>.tex`` and ``<name>.csv`` into ``out_dir`` atomically."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for suffix, text in (
+            (".md", self.to_markdown()),
+            (".tex", self.to_latex()),
+            (".csv", self.to_csv()),
+        ):
+            path = out / f"{self.name}{suffix}"
+            with atomic_path(path) as tmp:
+                tmp.write_text(text, encoding="utf-8")
+            written.append(path)
+        return written
+
+
+_LATEX_SPECIAL = {
+    "\\": "\\textbackslash{}",
+    "&": "\\&",
+    "%": "\\%",
+    "$": "\\$",
+    "#": "\\#",
+    "_": "\\_",
+    "{": "\\{",
+    "}": "\\}",
+    "~": "\\textasciitilde{}",
+    "^": "\\textasciicircum{}",
+}
+_LATEX_UNICODE = {"±": "$\\pm$", "—": "---", "Δ": "$\\Delta$", "á": "\\'a", "−": "$-$"}
+
+
+def latex_escape(text: str) -> str:
+    """Escape LaTeX specials and spell out the few non-ASCII symbols the tables use."""
+    out = "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+    for symbol, latex in _LATEX_UNICODE.items():
+        out = out.replace(symbol, latex)
+    return out
+
+
+def format_mean_std(mean: float, std: float, n: int, digits: int = _DIGITS) -> str:
+    """``"52.40 ± 1.20"``; ``"52.40"`` when ``n == 1``; :data:`MISSING` when there is no value."""
+    if n < 1 or not math.isfinite(mean):
+        return MISSING
+    if n == 1 or not math.isfinite(std):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def format_delta(delta: float, digits: int = _DIGITS) -> str:
+    """Signed difference, ``"+1.20"`` / ``"-0.35"``; :data:`MISSING` when undefined."""
+    if not math.isfinite(delta):
+        return MISSING
+    rounded = round(delta, digits)
+    return f"{rounded if rounded != 0 else 0.0:+.{digits}f}"  # no "-0.00"
+
+
+def _ordered(values: Iterable[str], order: Sequence[str]) -> list[str]:
+    """Distinct ``values``, those of ``order`` first in that order, the others sorted."""
+    present = set(values)
+    return [v for v in order if v in present] + sorted(present - set(order))
+
+
+def _completed(runs: pd.DataFrame) -> pd.DataFrame:
+    if runs.empty:
+        return runs
+    return runs[runs["status"].fillna("completed").eq("completed")]
+
+
+def summarize(
+    runs: pd.DataFrame,
+    metrics: Sequence[str] | None = None,
+    by: Sequence[str] = ("dataset", "model", "loss"),
+) -> pd.DataFrame:
+    """Mean, sample std and count over seeds of each metric, per cell, in percent.
+
+    Only completed runs count. For each metric ``m`` the result has ``m`` (mean), ``m_std``
+    (``ddof=1``, NaN for one value) and ``m_n`` (runs with a finite value); ``n`` is the number
+    of completed runs of the cell and ``seeds`` their sorted seeds.
+
+    Args:
+        runs: Frame of :func:`lossd.results.load_runs`.
+        metrics: Metric columns (default: the mean metrics and every per-class column).
+        by: Cell keys.
+
+    Returns:
+        One row per cell, sorted by the keys.
+    """
+    done = _completed(runs)
+    if metrics is None:
+        metrics = [c for c in done.columns if c in MEAN_METRICS or "/" in c]
+    columns = [*by, "n", "seeds"] + [f"{m}{s}" for m in metrics for s in ("", "_std", "_n")]
+    if done.empty:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for keys, group in done.groupby(list(by), sort=True):
+        row: dict[str, Any] = dict(zip(by, keys, strict=True))
+        row["n"] = len(group)
+        row["seeds"] = sorted(int(s) for s in group["seed"])
+        for metric in metrics:
+            values = (
+                pd.to_numeric(group[metric], errors="coerce") * _PERCENT
+                if metric in group
+                else pd.Series(dtype=float)
+            )
+            finite = values[values.notna()]
+            row[metric] = float(finite.mean()) if len(finite) else math.nan
+            row[f"{metric}_std"] = float(finite.std(ddof=1)) if len(finite) > 1 else math.nan
+            row[f"{metric}_n"] = len(finite)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=columns)
+
+
+# --- reference values -----------------------------------------------------------------------
+
+
+def load_reference(path: str | Path) -> pd.DataFrame:
+    """Read ``results/paper_reference.csv``: published values, one row per cell and origin.
+
+    Columns :data:`REFERENCE_COLUMNS`; ``value`` in percent; ``origin`` one of
+    :data:`REFERENCE_ORIGINS`; ``note`` one of :data:`REFERENCE_NOTES`.
+
+    Raises:
+        FileNotFoundError: If the file does not exist.
+        DataFormatError: If a column is missing, a value is not a number, an origin or note is
+            unknown, or a (dataset, model, loss, metric, origin) appears twice.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"reference file '{path}' not found; expected a CSV with columns "
+            f"{', '.join(REFERENCE_COLUMNS)} (the repository's results/paper_reference.csv)"
+        )
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, comment="#")
+    missing = [c for c in REFERENCE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataFormatError(f"reference file '{path}' lacks column(s) {missing}")
+    values = pd.to_numeric(frame["value"], errors="coerce")
+    for column, allowed in (("origin", REFERENCE_ORIGINS), ("note", REFERENCE_NOTES)):
+        bad = sorted(set(frame[column]) - set(allowed))
+        if bad:
+            raise DataFormatError(
+                f"reference file '{path}': {column} {bad} not one of {list(allowed)}"
+            )
+    if values.isna().any():
+        line = int(values.isna().to_numpy().argmax()) + 2
+        raise DataFormatError(
+            f"reference file '{path}', line {line}: value "
+            f"{frame['value'].iloc[line - 2]!r} is not a number (expected percent, e.g. 55.8)"
+        )
+    keys = ["dataset", "model", "loss", "metric", "origin"]
+    duplicated = frame[frame.duplicated(keys, keep=False)]
+    if len(duplicated):
+        first = duplicated.iloc[0]
+        raise DataFormatError(
+            f"reference file '{path}': {'/'.join(first[keys])} appears more than once; keep "
+            "one row per dataset, model, loss, metric and origin"
+        )
+    frame["value"] = values.astype(float)
+    return frame
+
+
+def _reference_cell(
+    reference: pd.DataFrame | None,
+    dataset: str,
+    model: str,
+    loss: str,
+    metric: str,
+    origin: str,
+) -> tuple[float, str]:
+    """(value, formatted) of one published number; (NaN, "—") when there is none."""
+    if reference is None or reference.empty:
+        return math.nan, MISSING
+    hit = reference[
+        (reference["dataset"] == dataset)
+        & (reference["model"] == model)
+        & (reference["loss"] == loss)
+        & (reference["metric"] == metric)
+        & (reference["origin"] == origin)
+    ]
+    if hit.empty:
+        return math.nan, MISSING
+    value = float(hit["value"].iloc[0])
+    mark = "" if hit["note"].iloc[0] == "verified" else "*"
+    text = f"{value:.2f}".rstrip("0")  # as published: 55.8, 70.0, 92.64
+    return value, f"{text}0{mark}" if text.endswith(".") else f"{text}{mark}"
+
+
+# --- tables ---------------------------------------------------------------------------------
+
+
+def _cell(summary: pd.DataFrame, keys: Mapping[str, str], metric: str) -> tuple[float, float, int]:
+    """(mean, std, n) of ``metric`` in the summary row matching ``keys``; (NaN, NaN, 0) if none."""
+    if summary.empty or metric not in summary.columns:
+        return math.nan, math.nan, 0
+    mask = pd.Series(True, index=summary.index)
+    for key, value in keys.items():
+        mask &= summary[key] == value
+    hit = summary[mask]
+    if hit.empty:
+        return math.nan, math.nan, 0
+    row = hit.iloc[0]
+    return float(row[metric]), float(row[f"{metric}_std"]), int(row[f"{metric}_n"])
+
+
+def _metric_for(metric: str | Mapping[str, str] | None, dataset: str) -> str:
+    if metric is None:
+        return HEADLINE_METRICS.get(dataset, "mIoU")
+    if isinstance(metric, str):
+        return metric
+    return metric.get(dataset, HEADLINE_METRICS.get(dataset, "mIoU"))
+
+
+def main_table(
+    runs: pd.DataFrame,
+    reference: pd.DataFrame | None = None,
+    metric: str | Mapping[str, str] | None = None,
+    datasets: Sequence[str] | None = None,
+    models: Sequence[str] | None = None,
+    name: str | None = None,
+) -> Table:
+    """Base against +Lossd per dataset and model, with the published numbers beside them.
+
+    Rows are every dataset × every model (those with a base or +Lossd run, unless given), so a
+    cell of the grid that has not run shows :data:`MISSING`.
+
+    Args:
+        runs: Frame of :func:`lossd.results.load_runs`.
+        reference: Frame of :func:`load_reference` (None: the published columns are missing).
+        metric: One metric for every dataset, a mapping dataset -> metric, or None for
+            :data:`HEADLINE_METRICS`.
+        datasets: Datasets (rows), default those in ``runs``.
+        models: Models (rows), default those in ``runs``.
+        name: File stem, default ``main`` (or ``main_<metric>`` for one metric).
+
+    Returns:
+        Columns: dataset, model, metric, base (mean ± std), +Lossd, Δ (+Lossd - base), n
+        (base/+Lossd seeds), paper base, paper +Lossd (Lossd paper), published base (the
+        model's own paper).
+    """
+    pair = runs[runs["loss"].isin([BASE_LOSS, LOSSD_LOSS])] if len(runs) else runs
+    datasets = list(datasets) if datasets else _ordered(pair["dataset"], DATASET_ORDER)
+    models = list(models) if models else _ordered(pair["model"], MODEL_ORDER)
+    summary = summarize(pair)
+    numeric, display = [], []
+    for dataset in datasets:
+        chosen = _metric_for(metric, dataset)
+        for model in models:
+            base = _cell(summary, {"dataset": dataset, "model": model, "loss": BASE_LOSS}, chosen)
+            ours = _cell(summary, {"dataset": dataset, "model": model, "loss": LOSSD_LOSS}, chosen)
+            delta = ours[0] - base[0] if base[2] and ours[2] else math.nan
+            refs = [
+                _reference_cell(reference, dataset, model, loss, chosen, origin)
+                for loss, origin in (
+                    (BASE_LOSS, "lossd_paper"),
+                    (LOSSD_LOSS, "lossd_paper"),
+                    (BASE_LOSS, "model_paper"),
+                )
+            ]
+            numeric.append(
+                {
+                    "dataset": dataset,
+                    "model": model,
+                    "metric": chosen,
+                    "base": base[0],
+                    "base_std": base[1],
+                    "base_n": base[2],
+                    "lossd": ours[0],
+                    "lossd_std": ours[1],
+                    "lossd_n": ours[2],
+                    "delta": delta,
+                    "paper_base": refs[0][0],
+                    "paper_lossd": refs[1][0],
+                    "published_base": refs[2][0],
+                }
+            )
+            display.append(
+                [
+                    DATASET_LABELS.get(dataset, dataset),
+                    MODEL_LABELS.get(model, model),
+                    chosen,
+                    format_mean_std(*base),
+                    format_mean_std(*ours),
+                    format_delta(delta),
+                    f"{base[2]}/{ours[2]}",
+                    refs[0][1],
+                    refs[1][1],
+                    refs[2][1],
+                ]
+            )
+    headers = [
+        "Dataset",
+        "Model",
+        "Metric",
+        "Base",
+        "+Lossd",
+        "Δ",
+        "n",
+        "Paper base",
+        "Paper +Lossd",
+        "Published base",
+    ]
+    single = isinstance(metric, str)
+    return Table(
+        name=name or (f"main_{metric}" if single else "main"),
+        caption=(
+            f"Base recipe against +Lossd ({metric})"
+            if single
+            else "Base recipe against +Lossd (each dataset's headline metric)"
+        ),
+        data=pd.DataFrame(numeric, columns=list(numeric[0]) if numeric else None),
+        display=pd.DataFrame(display, columns=headers),
+        label_columns=3,
+        notes=(_STD_NOTE + " n = base/+Lossd.", _REF_NOTE),
+    )
+
+
+def _class_facts(runs: pd.DataFrame) -> tuple[list[str], set[int]]:
+    """Class names and evaluated class indices of a dataset's runs (the first run with them)."""
+    for names, evaluated in zip(runs["class_names"], runs["eval_classes"], strict=True):
+        if isinstance(names, list) and names:
+            indices = set(evaluated) if isinstance(evaluated, list) else set(range(len(names)))
+            return list(names), indices
+    return [], set()
+
+
+def per_class_table(
+    runs: pd.DataFrame,
+    dataset: str,
+    metric: str = "IoU",
+    reference: pd.DataFrame | None = None,
+    models: Sequence[str] | None = None,
+) -> Table:
+    """Per-class base against +Lossd for one dataset: one row per model and class.
+
+    Args:
+        runs: Frame of :func:`lossd.results.load_runs`.
+        dataset: Dataset name.
+        metric: Per-class metric: ``IoU``, ``F1``, ``BIoU``, ``Precision`` or ``Recall``.
+        reference: Frame of :func:`load_reference`; its ``<metric>/<class>`` rows of the models'
+            own papers fill the published column.
+        models: Models (rows), default those with runs on ``dataset``.
+
+    Returns:
+        Columns: model, class (``*`` = outside the dataset's evaluated classes), base, +Lossd,
+        Δ, n, published base.
+
+    Raises:
+        InvalidOptionError: If ``runs`` has no run of ``dataset``.
+    """
+    subset = runs[(runs["dataset"] == dataset) & runs["loss"].isin([BASE_LOSS, LOSSD_LOSS])]
+    if subset.empty:
+        known = sorted(set(runs["dataset"])) if len(runs) else []
+        raise InvalidOptionError(
+            f"no base or +Lossd run of dataset '{dataset}'; the runs hold {known}"
+        )
+    class_names, evaluated = _class_facts(subset)
+    models = list(models) if models else _ordered(subset["model"], MODEL_ORDER)
+    columns = [per_class_column(metric, c) for c in class_names]
+    summary = summarize(subset, metrics=columns)
+    numeric, display = [], []
+    for model in models:
+        for index, (class_name, column) in enumerate(zip(class_names, columns, strict=True)):
+            keys = {"model": model}
+            base = _cell(summary, {**keys, "loss": BASE_LOSS}, column)
+            ours = _cell(summary, {**keys, "loss": LOSSD_LOSS}, column)
+            delta = ours[0] - base[0] if base[2] and ours[2] else math.nan
+            published = _reference_cell(reference, dataset, model, BASE_LOSS, column, "model_paper")
+            numeric.append(
+                {
+                    "dataset": dataset,
+                    "model": model,
+                    "class": class_name,
+                    "evaluated": index in evaluated,
+                    "metric": metric,
+                    "base": base[0],
+                    "base_std": base[1],
+                    "base_n": base[2],
+                    "lossd": ours[0],
+                    "lossd_std": ours[1],
+                    "lossd_n": ours[2],
+                    "delta": delta,
+                    "published_base": published[0],
+                }
+            )
+            display.append(
+                [
+                    MODEL_LABELS.get(model, model),
+                    class_name if index in evaluated else f"{class_name} *",
+                    format_mean_std(*base),
+                    format_mean_std(*ours),
+                    format_delta(delta),
+                    f"{base[2]}/{ours[2]}",
+                    published[1],
+                ]
+            )
+    label = DATASET_LABELS.get(dataset, dataset)
+    notes = [_STD_NOTE + " n = base/+Lossd."]
+    if len(evaluated) < len(class_names):
+        notes.append("Classes marked * are outside the dataset's evaluation protocol (no mean).")
+    notes.append(_REF_NOTE)
+    return Table(
+        name=f"per_class_{dataset}_{metric}",
+        caption=f"Per-class {metric} on {label}: base recipe against +Lossd",
+        data=pd.DataFrame(numeric),
+        display=pd.DataFrame(
+            display, columns=["Model", "Class", "Base", "+Lossd", "Δ", "n", "Published base"]
+        ),
+        label_columns=2,
+        notes=tuple(notes),
+    )
+
+
+def loss_table(
+    runs: pd.DataFrame,
+    metrics: Sequence[str] = ("mIoU", "mF1", "mBIoU"),
+    losses: Sequence[str] | None = None,
+) -> Table:
+    """Every loss of each dataset and model, with its difference to the base recipe.
+
+    Args:
+        runs: Frame of :func:`lossd.results.load_runs`.
+        metrics: Mean metrics shown (each with a Δ column).
+        losses: Losses (rows) in order, default every loss in ``runs``.
+
+    Returns:
+        Columns: dataset, model, loss, n, then per metric the mean ± std and Δ (loss - base of
+        the same dataset and model; blank on the base row, :data:`MISSING` without a base run).
+    """
+    datasets = _ordered(runs["dataset"], DATASET_ORDER) if len(runs) else []
+    summary = summarize(runs, metrics=list(metrics))
+    numeric, display = [], []
+    for dataset in datasets:
+        for model in _ordered(runs.loc[runs["dataset"] == dataset, "model"], MODEL_ORDER):
+            cell_runs = runs[(runs["dataset"] == dataset) & (runs["model"] == model)]
+            for loss in list(losses) if losses else _ordered(cell_runs["loss"], LOSS_ORDER):
+                keys = {"dataset": dataset, "model": model}
+                row: dict[str, Any] = {**keys, "loss": loss}
+                cells = [
+                    DATASET_LABELS.get(dataset, dataset),
+                    MODEL_LABELS.get(model, model),
+                    LOSS_LABELS.get(loss, loss),
+                ]
+                counts = []
+                for metric in metrics:
+                    mean, std, n = _cell(summary, {**keys, "loss": loss}, metric)
+                    base = _cell(summary, {**keys, "loss": BASE_LOSS}, metric)
+                    delta = mean - base[0] if n and base[2] else math.nan
+                    row.update({metric: mean, f"{metric}_std": std, f"{metric}_n": n})
+                    row[f"delta_{metric}"] = delta if loss != BASE_LOSS else math.nan
+                    counts.append(n)
+                    cells.append(format_mean_std(mean, std, n))
+                    cells.append("" if loss == BASE_LOSS else format_delta(delta))
+                row["n"] = max(counts, default=0)
+                numeric.append(row)
+                cells.insert(3, str(row["n"]))
+                display.append(cells)
+    headers = ["Dataset", "Model", "Loss", "n"]
+    for metric in metrics:
+        headers += [metric, f"Δ {metric}"]
+    return Table(
+        name="losses",
+        caption="Loss comparison: each loss added to the base recipe",
+        data=pd.DataFrame(numeric),
+        display=pd.DataFrame(display, columns=headers),
+        label_columns=3,
+        notes=(_STD_NOTE, "Δ = loss minus the base recipe of the same dataset and model."),
+    )
+
+
+def write_tables(
+    runs: pd.DataFrame,
+    out_dir: str | Path,
+    reference: pd.DataFrame | None = None,
+    main_metrics: Sequence[str] = ("mIoU", "mF1", "OA", "mBIoU"),
+    class_metrics: Sequence[str] = ("IoU", "F1", "BIoU"),
+) -> list[Path]:
+    """Build and write every table of the runs; returns the files written.
+
+    Writes ``main`` (headline metric per dataset) and ``main_<metric>``, then
+    ``per_class_<dataset>_<metric>`` for each dataset with base or +Lossd runs, and ``losses``
+    when the runs hold a loss other than base and +Lossd. Each as ``.md``, ``.tex``, ``.csv``.
+
+    Raises:
+        InvalidOptionError: If ``runs`` holds no completed run.
+    """
+    done = _completed(runs)
+    if done.empty:
+        raise InvalidOptionError(
+            "no completed run record to tabulate; train a grid first, e.g. python "
+            "scripts/train.py -m experiment=synthetic_grid"
+        )
+    tables = [main_table(done, reference)]
+    tables += [main_table(done, reference, metric=m) for m in main_metrics]
+    pair = done[done["loss"].isin([BASE_LOSS, LOSSD_LOSS])]
+    for dataset in _ordered(pair["dataset"], DATASET_ORDER):
+        tables += [per_class_table(done, dataset, m, reference) for m in class_metrics]
+    if set(done["loss"]) - {BASE_LOSS, LOSSD_LOSS}:
+        tables.append(loss_table(done))
+    written: list[Path] = []
+    for table in tables:
+        written += table.write(out_dir)
+    return written

@@ -1,0 +1,126 @@
+"""Fault tolerance: a run killed mid-epoch resumes to the same numbers; writes are atomic."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from lossd.engine.checkpoint import load_checkpoint, save_checkpoint
+from lossd.errors import NonFiniteLossError
+from lossd.results import read_record
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _command(out: Path, results: Path, data: Path) -> list[str]:
+    return [
+        sys.executable,
+        "scripts/train.py",
+        "logger=none",
+        "loss=lossd",
+        f"paths.data_dir={data}",
+        f"paths.results_dir={results}",
+        f"hydra.run.dir={out}",
+        "dataset.tile_size=64",
+        "dataset.num_train=32",
+        "dataset.num_val=4",
+        "dataset.num_test=2",
+        "dataset.batch_size=4",
+        "dataset.num_workers=1",
+        "trainer.max_epochs=3",
+        "trainer.device=cpu",
+        "trainer.progress=false",
+    ]
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_then_resume_gives_the_uninterrupted_result(tmp_path: Path) -> None:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    data = tmp_path / "data"
+    # Uninterrupted reference run.
+    reference = subprocess.run(
+        _command(tmp_path / "ref", tmp_path / "ref_results", data),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert reference.returncode == 0, reference.stderr[-2000:]
+    expected = read_record(tmp_path / "ref" / "metrics.json")
+
+    # Same command, killed with SIGKILL as soon as the first epoch's checkpoint exists.
+    out = tmp_path / "run"
+    command = _command(out, tmp_path / "results", data)
+    proc = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    last = out / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 600
+    while not last.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = load_checkpoint(last)["trainer"]["epoch"]
+    assert 1 <= killed_at < 3, "the run finished before it could be killed"
+    assert not (out / "metrics.json").exists()
+
+    resumed = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"after epoch {killed_at}" in resumed.stdout
+    record = read_record(out / "metrics.json")
+    assert record["steps"] == expected["steps"]
+    for key in ("mIoU", "mF1", "OA", "mBIoU"):
+        assert record["metrics"][key] == expected["metrics"][key], key
+    assert record["history"][-1]["train_total"] == expected["history"][-1]["train_total"]
+
+
+def test_a_crash_while_writing_keeps_the_previous_checkpoint(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "last.ckpt"
+    save_checkpoint(path, {"trainer": {"epoch": 1}})
+
+    def torn_write(obj, f, *args, **kwargs):
+        Path(f).write_bytes(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", torn_write)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, {"trainer": {"epoch": 2}})
+    monkeypatch.undo()
+    assert load_checkpoint(path)["trainer"]["epoch"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
+
+
+@pytest.mark.slow
+def test_non_finite_loss_stops_with_a_failed_record(make_cfg, tmp_path: Path) -> None:
+    from lossd.engine import run
+
+    cfg = make_cfg("loss=base", "trainer.max_epochs=2", "model.lr=1e30", "model.backbone_lr=1e30")
+    with pytest.raises(NonFiniteLossError, match=r"non-finite loss at epoch \d+, step \d+ \(ce="):
+        run(cfg)
+    record = read_record(
+        tmp_path / "results" / "synthetic" / "unetformer" / "base" / "seed0" / "metrics.json"
+    )
+    assert record["status"] == "failed" and "non-finite" in record["error"]
+
+
+@pytest.mark.slow
+def test_non_finite_batches_can_be_skipped(make_cfg) -> None:
+    from lossd.engine import run
+
+    cfg = make_cfg(
+        "loss=base",
+        "trainer.max_epochs=2",
+        "model.lr=1e30",
+        "model.backbone_lr=1e30",
+        "trainer.nonfinite=skip",
+    )
+    record = run(cfg)
+    assert record["status"] == "completed"
