@@ -42,12 +42,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.benchmark import Timer
 
+from lossd import losses
 from lossd.losses import DistanceLoss, TargetDistanceMaps, target_distance_maps
 
 NAIVE_PATH = Path(__file__).resolve().parents[1] / "tests" / "losses" / "_naive_lossd.py"
@@ -132,6 +134,16 @@ def naive_lossd(batch: Batch) -> LossStep:
     return lambda: naive.naive_lossd(batch.logits, batch.target, max_iter=MAX_ITER)
 
 
+def module_loss(loss_class: type[torch.nn.Module], **kwargs: Any) -> LossFactory:
+    """A row for any ``loss(logits, target)`` module, built with the config defaults."""
+
+    def factory(batch: Batch) -> LossStep:
+        loss = loss_class(**kwargs).to(batch.logits.device)
+        return lambda: loss(batch.logits, batch.target)
+
+    return factory
+
+
 LOSSES: dict[str, LossFactory] = {
     "cross_entropy": cross_entropy,
     "lossd": lossd,
@@ -139,6 +151,17 @@ LOSSES: dict[str, LossFactory] = {
     "lossd_dense_autograd_precomputed_maps": lossd_dense_autograd_precomputed_maps,
 }
 """The timed rows at ``--size``; add a competing loss or a training step as one line."""
+
+COMPETITORS: dict[str, LossFactory] = {
+    "soft_ce_0.05": module_loss(losses.SoftCrossEntropyLoss, smooth_factor=0.05),
+    "dice": module_loss(losses.DiceLoss, smooth=0.05),
+    "boundary_kervadec": module_loss(losses.KervadecBoundaryLoss),
+    "boundary_f1": module_loss(losses.BoundaryF1Loss, theta0=3, theta=5),
+    "dtl": module_loss(losses.DistanceTransformLoss, dilate=5, power=0.5),
+    "lovasz": module_loss(losses.LovaszSoftmaxLoss, classes="present"),
+    "rmi": module_loss(losses.RMILoss, radius=3, pool_stride=3),
+}
+"""Competing losses (conf/loss/*.yaml settings), timed with ``--competitors``."""
 
 NAIVE_ROWS: dict[str, LossFactory] = {"lossd": lossd, "naive_lossd": naive_lossd}
 """The rows timed at each ``--naive-sizes`` (the naive reference is slow)."""
@@ -223,7 +246,7 @@ def rss_child(args: argparse.Namespace) -> None:
     libc = ctypes.CDLL("libc.so.6")
     libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD: fixed, no dynamic raise
     batch = make_batch(args.batch, args.classes, args.size, torch.device("cpu"))
-    step = LOSSES[args.rss_child](batch)
+    step = {**LOSSES, **COMPETITORS}[args.rss_child](batch)
     step().backward()  # warm-up: one-time allocations (thread pools) are not the loss's
     batch.logits.grad = None
     gc.collect()
@@ -293,6 +316,9 @@ def main() -> None:
     parser.add_argument("--naive-repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--no-rss", action="store_true", help="skip the CPU RSS children")
+    parser.add_argument(
+        "--competitors", action="store_true", help="also time the competing boundary losses"
+    )
     parser.add_argument("--rss-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads is not None:
@@ -307,7 +333,8 @@ def main() -> None:
     logits_bytes = batch.logits.numel() * batch.logits.element_size()
     check_agreement(batch)
 
-    seconds = time_rows(LOSSES, batch, args.repeats, args.warmup)
+    rows = {**LOSSES, **(COMPETITORS if args.competitors else {})}
+    seconds = time_rows(rows, batch, args.repeats, args.warmup)
     ce = seconds["cross_entropy"]
     print(f"\nforward + backward at {args.size}x{args.size} (median):")
     for name, value in seconds.items():
@@ -333,7 +360,7 @@ def main() -> None:
         f"{maps_bytes / logits_bytes:.2f}x"
     )
     peaks: dict[str, float] = {}
-    for name, factory in LOSSES.items():
+    for name, factory in rows.items():
         step = factory(batch)
         saved = saved_for_backward_bytes(step, batch) / logits_bytes
         line = f"  {name:42s} saved for backward {saved:5.2f}x"

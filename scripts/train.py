@@ -9,6 +9,8 @@ Examples:
 import sys
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from lossd.engine import run
@@ -23,8 +25,10 @@ def main(cfg: DictConfig) -> float:
     """Train one configuration; returns the monitored metric (for sweepers)."""
     try:
         return float(run(cfg)["score"])
-    except LossdError as err:  # a user-facing problem: one line, no traceback
-        sys.exit(f"error: {err}")
+    except LossdError as err:
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # the launcher logs it and goes on with the other cells
+        sys.exit(f"error: {err}")  # a single run: one line, no traceback
 
 
 if __name__ == "__main__":

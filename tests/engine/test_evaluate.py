@@ -88,6 +88,12 @@ def checkpoint(tmp_path_factory, synthetic_root) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def potsdam_checkpoint(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("potsdam")
+    return make_checkpoint(folder / "best.ckpt", folder, "potsdam")
+
+
 def eval_config(tmp_path: Path, checkpoint: Path, data_dir: Path, *overrides: str) -> DictConfig:
     return compose_config(
         "eval",
@@ -208,10 +214,10 @@ def _potsdam_like(root: Path, with_masks: bool = True) -> list[Path]:
     rng = np.random.default_rng(1)
     images = []
     for index in range(2):
-        stem = f"top_potsdam_2_13_{index * 48}_0"
-        image = rng.integers(0, 256, (48, 40, 3), dtype=np.uint8)
+        stem = f"top_potsdam_2_13_{index * 64}_0"
+        image = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
         write_image(root / "test" / "images" / f"{stem}.png", image)
-        full = np.kron(rng.integers(0, 6, (6, 5)), np.ones((8, 8), np.int64)).astype(np.uint8)
+        full = np.kron(rng.integers(0, 6, (8, 8)), np.ones((8, 8), np.int64)).astype(np.uint8)
         eroded = full.copy()
         eroded[::7] = 255  # stand-in for the eroded boundaries
         if with_masks:
@@ -222,9 +228,9 @@ def _potsdam_like(root: Path, with_masks: bool = True) -> list[Path]:
 
 
 def test_potsdam_is_scored_on_eroded_labels_by_default_and_full_on_request(
-    tmp_path, synthetic_root
+    tmp_path, potsdam_checkpoint
 ) -> None:
-    checkpoint = make_checkpoint(tmp_path / "potsdam.ckpt", tmp_path, "potsdam")
+    checkpoint = potsdam_checkpoint
     root = tmp_path / "potsdam"
     images = _potsdam_like(root)
     preds = _naive_predictions(checkpoint, images)
@@ -248,20 +254,20 @@ def test_tta_sliding_window_and_colour_masks(tmp_path, checkpoint, synthetic_roo
         checkpoint,
         synthetic_root.parent,
         "inference=flip",
-        "inference.patch_size=48",
+        "inference.patch_size=32",
         "inference.overlap=0.5",
         "limit=1",
         "save_masks=true",
     )
     record = evaluate(cfg)
     assert record["num_images"] == 1
-    assert record["inference"]["passes"] == 4 and record["inference"]["patch_size"] == [48, 48]
+    assert record["inference"]["passes"] == 4 and record["inference"]["patch_size"] == [32, 32]
     image_path = sorted((synthetic_root / "test" / "images").glob("*.png"))[0]
     model, _ = load_model_from_checkpoint(checkpoint)
     mean, std = np.array(IMAGENET_MEAN) * 255, np.array(IMAGENET_STD) * 255
     image = (read_image(image_path).astype(np.float64) - mean) / std
     tensor = torch.from_numpy(image.transpose(2, 0, 1)).float()[None]
-    logits = predict_logits(model, tensor, tta="flip", patch_size=48, overlap=0.5, batch_size=4)
+    logits = predict_logits(model, tensor, tta="flip", patch_size=32, overlap=0.5, batch_size=4)
     expected = colorize(logits[0].argmax(0).numpy(), INFO.palette)
     saved = read_image(tmp_path / "eval" / "masks" / image_path.name)
     assert (saved == expected).all(axis=2).mean() > 0.999  # float noise may flip a rare tie
@@ -284,9 +290,9 @@ def test_inference_presets_compose(tmp_path) -> None:
     assert inference_options(to_container(cfg)["inference"]).passes == 16
 
 
-def test_a_split_without_labels_points_to_the_submission_tool(tmp_path, checkpoint) -> None:
+def test_a_split_without_labels_points_to_the_submission_tool(tmp_path, potsdam_checkpoint) -> None:
     _potsdam_like(tmp_path / "potsdam", with_masks=False)
-    ckpt = make_checkpoint(tmp_path / "p.ckpt", tmp_path, "potsdam")
+    ckpt = potsdam_checkpoint
     cfg = eval_config(tmp_path, ckpt, tmp_path)
     with pytest.raises(DatasetNotFoundError, match=r"withheld.*predict.py --submission"):
         evaluate(cfg)

@@ -29,7 +29,7 @@ from lossd.errors import (
 from tests.engine.test_evaluate import make_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
-OPTIONS = InferenceOptions(patch_size=48, overlap=0.25, batch_size=3, blend="gaussian")
+OPTIONS = InferenceOptions(patch_size=32, overlap=0.25, batch_size=1, blend="gaussian")
 CRS_UTM = CRS.from_epsg(32633)
 TRANSFORM = Affine(0.05, 0.0, 368000.0, 0.0, -0.05, 5810000.0)
 
@@ -175,7 +175,7 @@ def test_loveda_submission_from_raw_test_images(tmp_path, predictor) -> None:
     rng = np.random.default_rng(5)
     images = {}
     for scene, image_id in (("Rural", "4191"), ("Urban", "5107")):
-        images[image_id] = rng.integers(0, 256, (56, 64, 3), dtype=np.uint8)
+        images[image_id] = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
         write_image(tmp_path / "Test" / scene / "images_png" / f"{image_id}.png", images[image_id])
     summary = predict_submission(loveda, [tmp_path / "Test"], "loveda", tmp_path / "sub.zip")
     assert summary.entries == ["4191.png", "5107.png"] and not summary.complete

@@ -125,7 +125,8 @@ def denormalize(image: Tensor, transform: A.BaseCompose | None) -> np.ndarray:
     steps = list(transform.transforms) if transform is not None else []
     for step in steps:
         if isinstance(step, A.Normalize):
-            mean, std = tuple(step.mean), tuple(step.std)  # type: ignore[arg-type]
-    array = image[:3].detach().float().cpu().numpy().transpose(1, 2, 0)
+            mean, std = tuple(step.mean), tuple(step.std)
+    array: np.ndarray = image[:3].detach().float().cpu().numpy().transpose(1, 2, 0)
     array = array * np.asarray(std[:3]) + np.asarray(mean[:3])
-    return np.clip(array * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    out: np.ndarray = np.clip(array * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return out

@@ -30,7 +30,7 @@ CHECKPOINT_FORMAT = "lossd-checkpoint-v1"
 
 def capture_rng_state() -> dict[str, Any]:
     """Random states of every library the training loop draws from, as plain containers."""
-    np_state = np.random.get_state()
+    np_state: tuple[Any, ...] = tuple(np.random.get_state())
     state: dict[str, Any] = {
         "python": random.getstate(),
         "numpy": {

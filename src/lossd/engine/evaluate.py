@@ -32,6 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import Dataset, Subset
 from tqdm import tqdm
 
+from lossd.data._info import DatasetInfo
 from lossd.data._io import write_image
 from lossd.data._visualize import colorize
 from lossd.data.folder import SegmentationFolder
@@ -147,6 +148,28 @@ def _checkpoint_summary(checkpoint: Mapping[str, Any], path: Path) -> dict[str, 
     }
 
 
+def _eval_set(
+    dataset: DictConfig,
+    info: DatasetInfo,
+    split: str,
+    labels: str,
+    train_config: Mapping[str, Any],
+    limit: int | None,
+) -> tuple[Dataset[dict[str, Any]], str]:
+    """The images and labels to evaluate, normalised as in training; and the masks folder."""
+    root = Path(str(dataset.root))
+    masks = mask_folder(root, split, labels)
+    mean, std = normalization(train_config)
+    folder = SegmentationFolder(root, split, info, transform=eval_transform(mean, std))
+    if masks != "masks":
+        folder.samples = [
+            (image, root / split / masks / f"{image.stem}.png") for image, _ in folder.samples
+        ]
+    if limit is None:
+        return folder, masks
+    return Subset(folder, range(min(int(limit), len(folder)))), masks
+
+
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate ``cfg.checkpoint`` on ``cfg.split`` and write the run record.
 
@@ -182,18 +205,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         if ctx.is_main:
             build(dataset.prepare)
         ctx.barrier()
-    root = Path(str(dataset.root))
     split = str(cfg.split)
-    masks = mask_folder(root, split, str(cfg.labels))
-    mean, std = normalization(train_config)
-    folder = SegmentationFolder(root, split, info, transform=eval_transform(mean, std))
-    if masks != "masks":
-        folder.samples = [
-            (image, root / split / masks / f"{image.stem}.png") for image, _ in folder.samples
-        ]
-    evaluated: Dataset[dict[str, Any]] = folder
-    if cfg.get("limit") is not None:
-        evaluated = Subset(folder, range(min(int(cfg.limit), len(folder))))
+    evaluated, masks = _eval_set(dataset, info, split, str(cfg.labels), train_config, cfg.limit)
     loader = eval_loader(evaluated, 1, int(cfg.num_workers), ctx, device.type == "cuda")
 
     metrics = SegmentationMetrics(
@@ -207,11 +220,10 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     output_dir = Path(str(cfg.paths.output_dir))
     mask_dir = output_dir / "masks"
     total = len(cast(Any, evaluated))
-    print_main = ctx.is_main
-    if print_main:
+    if ctx.is_main:
         print(
             f"evaluating {checkpoint['model_name']} ('{path}') on {info.name} {split} "
-            f"({total} images, {root / split}/{masks}) on {device}, tta={options.tta} "
+            f"({total} images, {dataset.root}/{split}/{masks}) on {device}, tta={options.tta} "
             f"({options.passes} pass(es)), patch_size={options.patch_size}",
             flush=True,
         )

@@ -51,7 +51,7 @@ def train_loader(
 ) -> DataLoader[Any]:
     """Shuffled training batches; the last incomplete batch is dropped when the set is large."""
     per_process = _per_process_batch(batch_size, ctx)
-    sampler = DistributedSampler(
+    sampler: DistributedSampler[Any] = DistributedSampler(
         dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=seed
     )
     return DataLoader(

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
-from timm.optim import Lookahead
+from timm.optim.lookahead import Lookahead
 from torch import nn
 
 from lossd.errors import InvalidOptionError
@@ -49,7 +49,8 @@ def lookahead(
     """
     if not 0.0 < alpha <= 1.0 or k < 1:
         raise InvalidOptionError(f"lookahead alpha={alpha}, k={k}; expected 0 < alpha <= 1, k >= 1")
-    return Lookahead(base(params), alpha=alpha, k=k)
+    optimizer: torch.optim.Optimizer = Lookahead(base(params), alpha=alpha, k=k)  # type: ignore[no-untyped-call]
+    return optimizer
 
 
 def build_optimizer(

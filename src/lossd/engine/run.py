@@ -149,7 +149,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     done = results_path / RECORD_NAME
     if cfg.get("skip_done") and done.is_file() and read_record(done)["status"] == "completed":
         _print(ctx, f"skip_done: '{done}' exists; not training this configuration again")
-        return read_record(done)
+        record = read_record(done)
+        record["score"] = float(record["metrics"].get(cfg.trainer.monitor, math.nan))
+        return record
 
     seed_everything(int(cfg.seed))
     configure_determinism(bool(cfg.trainer.deterministic))
@@ -170,7 +172,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     model = build(cfg.model.net).to(device)
     if ctx.distributed and cfg.trainer.sync_batchnorm:
-        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # type: ignore[no-untyped-call]
     if device.type == "cuda" and cfg.trainer.channels_last:
         model = model.to(memory_format=torch.channels_last)
     objective = build(cfg.loss.objective).to(device)

@@ -232,12 +232,11 @@ class Trainer:
         return self.state
 
     def _set_epoch(self, epoch: int) -> None:
-        for loader in (self.train_loader,):
-            sampler = getattr(loader, "sampler", None)
-            if hasattr(sampler, "set_epoch"):
-                sampler.set_epoch(epoch)
-            if hasattr(loader.dataset, "set_epoch"):
-                loader.dataset.set_epoch(epoch)
+        """Select epoch ``epoch``'s sample order and augmentation stream."""
+        for owner in (self.train_loader.sampler, self.train_loader.dataset):
+            set_epoch = getattr(owner, "set_epoch", None)
+            if callable(set_epoch):
+                set_epoch(epoch)
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         """One pass over the training batches; returns the mean of each loss term."""
@@ -261,7 +260,9 @@ class Trainer:
             with self._autocast():
                 outputs = self.net(images)
             total, terms = self.objective(outputs, target)
-            if not self._finite(total, terms, epoch, step):
+            # One host synchronisation per step for every logged term.
+            values = dict(zip(terms, torch.stack(list(terms.values())).tolist(), strict=True))
+            if not self._finite(values, epoch, step):
                 continue
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(total).backward()
@@ -271,7 +272,6 @@ class Trainer:
             self.scaler.step(self.optimizer)
             self.scaler.update()
             self.state.global_step += 1
-            values = {name: float(value) for name, value in terms.items()}
             for name, value in values.items():
                 sums[name] = sums.get(name, 0.0) + value
             seen += 1
@@ -294,10 +294,10 @@ class Trainer:
         bar.close()
         return {f"train_{k}": v / max(seen, 1) for k, v in sums.items()}
 
-    def _finite(self, total: Tensor, terms: dict[str, Tensor], epoch: int, step: int) -> bool:
-        if bool(torch.isfinite(total)):
+    def _finite(self, values: dict[str, float], epoch: int, step: int) -> bool:
+        if math.isfinite(values["total"]):
             return True
-        described = ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items())
+        described = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
         message = f"non-finite loss at epoch {epoch + 1}, step {step} ({described})"
         if self.options.nonfinite == "skip":
             log.warning("%s; batch skipped (trainer.nonfinite=skip)", message)

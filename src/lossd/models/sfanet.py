@@ -31,18 +31,11 @@ from pathlib import Path
 
 from torch import Tensor, nn
 
-from lossd.models._backbone import create_backbone, feature_channels_and_strides
 from lossd.models._blocks import (
     FeatureRefinementHead,
-    SegmentationModel,
     SingleValueSafeBatchNorm2d,
 )
-from lossd.models.unetformer import (
-    ENCODER_STRIDES,
-    UNetFormerDecoder,
-    check_decoder_args,
-    check_encoder_strides,
-)
+from lossd.models.unetformer import UNetFormer, UNetFormerDecoder
 
 __all__ = ["SFANet", "SFANetDecoder"]
 
@@ -160,8 +153,8 @@ class SFANetDecoder(UNetFormerDecoder):
         return super().forward(res1, res2, input3, input4)
 
 
-class SFANet(SegmentationModel):
-    """SFA-Net (Hwang et al. 2024) on a timm encoder.
+class SFANet(UNetFormer):
+    """SFA-Net (Hwang et al. 2024) on a timm encoder: UNetFormer's body with the SFA decoder.
 
     Args:
         num_classes: output classes.
@@ -179,7 +172,7 @@ class SFANet(SegmentationModel):
         See :meth:`SegmentationModel.forward`; one auxiliary output in training mode.
     """
 
-    num_aux_outputs = 1
+    decoder_class = SFANetDecoder
 
     def __init__(
         self,
@@ -191,18 +184,12 @@ class SFANet(SegmentationModel):
         pretrained: bool = False,
         backbone_weights: str | Path | None = None,
     ) -> None:
-        super().__init__()
-        check_decoder_args(num_classes, decode_channels, window_size, dropout)
-        self.num_classes = num_classes
-        self.backbone = create_backbone(
-            backbone, (1, 2, 3, 4), pretrained=pretrained, weights_file=backbone_weights
+        super().__init__(
+            num_classes,
+            backbone,
+            decode_channels,
+            dropout,
+            window_size,
+            pretrained,
+            backbone_weights,
         )
-        channels, strides = feature_channels_and_strides(self.backbone)
-        check_encoder_strides(backbone, strides, ENCODER_STRIDES)
-        self.decoder = SFANetDecoder(channels, decode_channels, dropout, window_size, num_classes)
-
-    def forward_logits(self, images: Tensor) -> list[Tensor]:
-        """See :meth:`SegmentationModel.forward_logits`."""
-        res1, res2, res3, res4 = self.backbone(images)
-        outputs: list[Tensor] = self.decoder(res1, res2, res3, res4)
-        return outputs

@@ -163,6 +163,7 @@ class UNetFormer(SegmentationModel):
     """
 
     num_aux_outputs = 1
+    decoder_class: type[UNetFormerDecoder] = UNetFormerDecoder
 
     def __init__(
         self,
@@ -182,7 +183,7 @@ class UNetFormer(SegmentationModel):
         )
         channels, strides = feature_channels_and_strides(self.backbone)
         check_encoder_strides(backbone, strides, ENCODER_STRIDES)
-        self.decoder = UNetFormerDecoder(
+        self.decoder = self.decoder_class(
             channels, decode_channels, dropout, window_size, num_classes
         )
 

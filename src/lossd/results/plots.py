@@ -285,8 +285,9 @@ def predict_examples(
 ) -> list[Example]:
     """Predict the first ``num_images`` validation images with a run's best checkpoint.
 
-    The model and the validation set are rebuilt from the run record's config, the weights
-    from ``<output_dir>/checkpoints/best.ckpt``.
+    The network comes from ``<output_dir>/checkpoints/best.ckpt``
+    (:func:`lossd.engine.model_io.load_model_from_checkpoint`), the validation set from the
+    training config stored with it.
 
     Args:
         run: A row of :func:`lossd.results.load_runs`, a record dict, or a record path.
@@ -300,31 +301,20 @@ def predict_examples(
         DatasetNotFoundError: If the run's validation data is not on this machine.
     """
     import torch
-    from hydra.utils import instantiate
-    from omegaconf import OmegaConf
 
-    from lossd.engine.checkpoint import load_checkpoint
-    from lossd.engine.config import register_resolvers
+    from lossd.data.transforms import denormalize
+    from lossd.engine.config import build
+    from lossd.engine.model_io import load_model_from_checkpoint
     from lossd.errors import CheckpointError
 
-    register_resolvers()
     record = _record_of(run)
     if not record.get("output_dir"):
         raise CheckpointError(f"run record '{record.get('path')}' names no output_dir")
-    checkpoint = load_checkpoint(Path(record["output_dir"]) / "checkpoints" / "best.ckpt")
-    config = OmegaConf.create(record["config"])
-    base = Path(base_dir) if base_dir is not None else Path.cwd()
-    net_cfg = OmegaConf.to_container(config.model.net, resolve=True)
-    val_cfg = OmegaConf.to_container(config.dataset.val, resolve=True)
-    assert isinstance(net_cfg, dict) and isinstance(val_cfg, dict)
-    net_cfg.update(pretrained=False, weights=None)  # the checkpoint holds the weights
-    val_cfg["root"] = _rooted(val_cfg["root"], base)
-    dataset = instantiate(val_cfg)
-    model = instantiate(net_cfg)
-    model.load_state_dict(checkpoint["model"])
-    model.to(device).eval()
-    from lossd.data.transforms import denormalize
-
+    checkpoint = Path(record["output_dir"]) / "checkpoints" / "best.ckpt"
+    model, config = load_model_from_checkpoint(checkpoint, device)
+    val_cfg = dict(config["dataset"]["val"])
+    val_cfg["root"] = _rooted(val_cfg["root"], Path(base_dir) if base_dir else Path.cwd())
+    dataset = build(val_cfg)
     examples = []
     with torch.no_grad():
         for index in range(min(num_images, len(dataset))):
