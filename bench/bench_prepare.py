@@ -131,10 +131,11 @@ def child(dataset: str, src: str, dst: str, workers: int, tiles: int) -> None:
     worker_cpu = [
         c - cpu_base.get(pid, 0.0)
         for pid, c in cpu.items()
-        if pid != me.pid and peaks[pid][0] > 200 << 20
+        if pid != me.pid and pid not in cpu_base
     ]
     main_rss, main_uss = peaks.pop(me.pid)
-    workers_rss = sorted((v for v in peaks.values() if v[0] > 200 << 20), reverse=True)
+    # workers are the processes started during the run (not the fork server or resource tracker)
+    workers_rss = sorted((v for pid, v in peaks.items() if pid not in cpu_base), reverse=True)
     print(json.dumps({
         "seconds": seconds,
         "start_up": start_up,

@@ -9,10 +9,11 @@ Each row runs :meth:`lossd.engine.Trainer.train_epoch` (the loop users train wit
 CUDA — bf16 where supported —, channels-last, the configured objective, Lookahead(AdamW)) over
 in-memory random batches, so data loading is not measured. After ``--warmup`` steps the next
 ``--steps`` are timed (CUDA synchronised). Peak memory: ``torch.cuda.max_memory_allocated`` on
-CUDA; on CPU the growth of the process's resident high-water mark (Linux VmHWM).
+CUDA (on CPU see bench/bench_models.py, which measures each model in a fresh process).
 """
 
 import argparse
+import math
 import platform
 import time
 from pathlib import Path
@@ -28,13 +29,6 @@ from lossd.engine.trainer import Trainer, TrainerOptions
 from lossd.metrics import SegmentationMetrics
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
-
-
-def _vmhwm_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 class _Batches(TensorDataset):
@@ -88,7 +82,7 @@ def measure(
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    base_mem = torch.cuda.memory_allocated() if device.type == "cuda" else _vmhwm_mib()
+    base_mem = torch.cuda.memory_allocated() if device.type == "cuda" else 0.0
     trainer.options = TrainerOptions(
         max_epochs=1, limit_train_batches=steps, progress=False, log_every_n_steps=10**9
     )
@@ -102,10 +96,11 @@ def measure(
     if device.type == "cuda":
         torch.cuda.synchronize()
     elapsed = time.perf_counter() - start
-    if device.type == "cuda":
-        peak = (torch.cuda.max_memory_allocated() - base_mem) / 2**20
-    else:
-        peak = _vmhwm_mib() - base_mem
+    peak = (
+        (torch.cuda.max_memory_allocated() - base_mem) / 2**20
+        if device.type == "cuda"
+        else math.nan
+    )
     return {"img_s": batch * steps / elapsed, "step_s": elapsed / steps, "peak_mib": peak}
 
 
@@ -117,6 +112,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     args = parser.parse_args()
     register_resolvers()
@@ -125,23 +121,31 @@ def main() -> None:
     name = torch.cuda.get_device_name() if use_cuda else platform.processor() or "cpu"
     print(
         f"device {device} ({name}), torch {torch.__version__}, threads {torch.get_num_threads()}, "
-        f"batch {args.batch}, {args.steps} timed steps after {args.warmup} warm-up"
+        f"batch {args.batch}, {args.steps} timed steps after {args.warmup} warm-up, "
+        f"median of {args.rounds} interleaved rounds"
     )
     print(
-        f"{'model':<11}{'size':>6}{'loss':>7}{'img/s':>9}{'s/step':>9}"
-        f"{'peak MiB':>10}{'lossd/base':>12}"
+        f"{'model':<11}{'size':>6}  {'loss':<19}{'img/s':>8}{'s/step':>9}"
+        f"{'peak MiB':>10}{'x base':>8}"
     )
     for size in args.sizes:
         for model_name in args.models:
+            # Interleaved rounds (base, lossd, ..., base, lossd, ...) so that a drift of the
+            # machine's speed hits every loss alike; the median round is reported.
+            runs: dict[str, list[dict[str, float]]] = {loss: [] for loss in args.losses}
+            for _ in range(args.rounds):
+                for loss in args.losses:
+                    runs[loss].append(
+                        measure(model_name, loss, size, args.batch, args.steps, args.warmup, device)
+                    )
             rows = {
-                loss: measure(model_name, loss, size, args.batch, args.steps, args.warmup, device)
-                for loss in args.losses
+                loss: sorted(r, key=lambda x: x["step_s"])[len(r) // 2] for loss, r in runs.items()
             }
             for loss, row in rows.items():
                 ratio = (row["step_s"] / rows["base"]["step_s"]) if "base" in rows else float("nan")
                 print(
-                    f"{model_name:<11}{size:>6}{loss:>7}{row['img_s']:>9.2f}{row['step_s']:>9.3f}"
-                    f"{row['peak_mib']:>10.0f}{ratio:>12.3f}"
+                    f"{model_name:<11}{size:>6}  {loss:<19}{row['img_s']:>8.2f}"
+                    f"{row['step_s']:>9.3f}{row['peak_mib']:>10.0f}{ratio:>8.3f}"
                 )
 
 

@@ -81,3 +81,20 @@ def test_unknown_option_fails_with_hydra_message(make_cfg) -> None:
 
     with pytest.raises(MissingConfigException, match="model/unetfromer"):
         make_cfg("model=unetfromer")
+
+
+@pytest.mark.parametrize("dataset", _options("dataset"))
+def test_each_dataset_brings_its_recipe_scheduler(make_cfg, dataset: str) -> None:
+    # docs/reference.md, "Training recipes": Potsdam uses warm restarts (T_0 15, T_mult 2,
+    # whose first two cycles make the 45 epochs); LoveDA and UAVid cosine over the epochs.
+    cfg = make_cfg(f"dataset={dataset}")
+    epochs = cfg.dataset.max_epochs  # the fixture shortens trainer.max_epochs
+    if dataset == "potsdam":
+        assert cfg.scheduler._target_.endswith("CosineAnnealingWarmRestarts")
+        assert cfg.scheduler.T_0 + cfg.scheduler.T_0 * cfg.scheduler.T_mult == epochs == 45
+    else:
+        assert cfg.scheduler._target_.endswith(".CosineAnnealingLR")
+        assert cfg.scheduler.T_max == cfg.trainer.max_epochs
+    # The command line still picks another scheduler.
+    other = make_cfg(f"dataset={dataset}", "scheduler=cosine")
+    assert other.scheduler._target_.endswith(".CosineAnnealingLR")

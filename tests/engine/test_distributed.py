@@ -75,3 +75,40 @@ def test_two_process_training_writes_one_record_with_exact_validation(
     single = metrics.compute()
     for key in ("mIoU", "mF1", "OA", "mBIoU"):
         assert record["last_metrics"][key] == pytest.approx(single[key], abs=1e-12), key
+
+
+def _finite_decision(rank: int, port: int, finite_on: list[bool], out: str) -> None:
+    """One process of the gloo group: the trainer's collective finiteness decision."""
+    from types import SimpleNamespace
+
+    import torch.distributed as dist
+
+    from lossd.engine.runtime import DistContext
+    from lossd.engine.trainer import Trainer
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    try:
+        trainer = SimpleNamespace(
+            dist=DistContext(rank=rank, world_size=2, local_rank=rank),
+            device=torch.device("cpu"),
+        )
+        decided = Trainer._all_finite(trainer, finite_on[rank])  # type: ignore[arg-type]
+        Path(out, f"rank{rank}").write_text(str(decided))
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.ddp
+@pytest.mark.parametrize(
+    ("finite_on", "expected"),
+    [([True, True], "True"), ([True, False], "False"), ([False, True], "False")],
+)
+def test_nonfinite_loss_on_one_rank_is_seen_by_every_rank(
+    tmp_path: Path, finite_on: list[bool], expected: str
+) -> None:
+    # A rank that skipped a batch (or stopped) alone would leave the other one waiting in
+    # DDP's gradient all-reduce: every rank must take the same decision.
+    torch.multiprocessing.spawn(
+        _finite_decision, args=(_free_port(), finite_on, str(tmp_path)), nprocs=2, join=True
+    )
+    assert [(tmp_path / f"rank{r}").read_text() for r in range(2)] == [expected, expected]

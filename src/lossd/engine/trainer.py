@@ -294,11 +294,27 @@ class Trainer:
         bar.close()
         return {f"train_{k}": v / max(seen, 1) for k, v in sums.items()}
 
+    def _all_finite(self, finite: bool) -> bool:
+        """Whether the loss is finite on every process (one tiny all-reduce under DDP).
+
+        All processes must take the same decision: a process that skips or stops while the
+        others run backward would leave them waiting in DDP's gradient all-reduce forever.
+        """
+        if not self.dist.distributed:
+            return finite
+        flag = torch.tensor([0.0 if finite else 1.0], device=self.device)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        return not bool(flag.item())
+
     def _finite(self, values: dict[str, float], epoch: int, step: int) -> bool:
-        if math.isfinite(values["total"]):
+        here = math.isfinite(values["total"])
+        if self._all_finite(here):
             return True
         described = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
-        message = f"non-finite loss at epoch {epoch + 1}, step {step} ({described})"
+        where = ""
+        if self.dist.distributed:
+            where = " on another process" if here else f" on rank {self.dist.rank}"
+        message = f"non-finite loss{where} at epoch {epoch + 1}, step {step} ({described})"
         if self.options.nonfinite == "skip":
             log.warning("%s; batch skipped (trainer.nonfinite=skip)", message)
             self.optimizer.zero_grad(set_to_none=True)
