@@ -29,11 +29,13 @@ SPLITS = {"loveda": LOVEDA_SPLITS, "uavid": UAVID_SPLITS, "potsdam": POTSDAM_SPL
 DEFAULT_PATCH = {"loveda": None, "uavid": [1024], "potsdam": [1024]}
 
 
-def _size(values: list[int] | None) -> int | tuple[int, int] | None:
+def _size(option: str, values: list[int] | None) -> int | tuple[int, int] | None:
     if values is None:
         return None
     if len(values) not in (1, 2):
-        raise InvalidOptionError(f"expected 1 or 2 numbers (HEIGHT [WIDTH]), got {values}")
+        raise InvalidOptionError(
+            f"{option} {' '.join(map(str, values))}: expected 1 or 2 numbers (HEIGHT [WIDTH])"
+        )
     return values[0] if len(values) == 1 else (values[0], values[1])
 
 
@@ -89,8 +91,8 @@ def run(args: argparse.Namespace) -> str:
         raise InvalidOptionError("--src is required unless --check is given")
     options: dict[str, Any] = {
         "splits": args.splits or SPLITS[args.dataset],
-        "patch_size": _size(args.patch_size),
-        "stride": _size(args.stride),
+        "patch_size": _size("--patch-size", args.patch_size),
+        "stride": _size("--stride", args.stride),
         "unknown_colour": args.unknown_colour,
         "workers": args.workers,
         "progress": not args.no_progress,

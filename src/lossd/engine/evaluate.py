@@ -187,6 +187,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """
     register_resolvers()
     started = time.time()
+    if str(cfg.labels) not in LABEL_CHOICES:  # before any work (loading, data generation)
+        raise InvalidOptionError(f"labels={cfg.labels!r}; expected one of {list(LABEL_CHOICES)}")
     ctx = init_distributed(str(cfg.device))
     device = resolve_device(str(cfg.device), ctx.local_rank)
     amp_dtype = autocast_dtype(str(cfg.precision), device)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from hydra.errors import InstantiationException
 from torch import nn
 
 from lossd.data.transforms import IMAGENET_MEAN, IMAGENET_STD
@@ -115,6 +116,13 @@ def model_from_checkpoint(
         model: nn.Module = build(net)
     except LossdError as err:
         raise CheckpointError(f"cannot rebuild the network of '{path}': {err}") from err
+    except InstantiationException as err:
+        # e.g. a _target_ renamed since the checkpoint was written, or an argument it no
+        # longer takes: Hydra's message names the target; say which file and what to do.
+        raise CheckpointError(
+            f"cannot rebuild the network of '{path}': {err}. Was it written by another "
+            "version of lossd? Its config['model']['net'] must name a network of this one"
+        ) from err
     try:
         model.load_state_dict(checkpoint["model"])
     except RuntimeError as err:

@@ -47,7 +47,8 @@ def read_meta(split_dir: Path) -> dict[str, Any] | None:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise DataFormatError(f"cannot read '{path}': {err}") from err
     if not isinstance(meta, dict):
-        raise DataFormatError(f"'{path}' holds {type(meta).__name__}; expected a JSON object")
+        kind = "null" if meta is None else type(meta).__name__
+        raise DataFormatError(f"'{path}' holds {kind}; expected a JSON object")
     return meta
 
 
@@ -125,7 +126,8 @@ def check_prepared(root: str | Path, splits: Sequence[str] | None = None) -> dic
         listed = "; ".join(problems[:_MAX_LISTED])
         more = f" (and {len(problems) - _MAX_LISTED} more)" if len(problems) > _MAX_LISTED else ""
         raise DataFormatError(
-            f"'{root}' does not match its meta.json: {listed}{more}. Delete the files named "
-            "and rerun the preparation (it rewrites missing files), or prepare the split anew"
+            f"'{root}' does not match its meta.json: {listed}{more}. Delete the files named, "
+            "if any, and rerun the preparation (it rewrites missing files), or prepare the "
+            "split anew"
         )
     return counts

@@ -107,7 +107,7 @@ def _check_label(label: DatasetReader, image: DatasetReader) -> None:
     if label.count < 3 or any(d != "uint8" for d in label.dtypes[:3]):
         raise DataFormatError(
             f"label '{label.name}' has {label.count} bands of {set(label.dtypes)}; expected a "
-            "3-band uint8 colour label"
+            "uint8 colour label with 3 bands (RGB; a 4th band is ignored)"
         )
     if label.shape != image.shape:
         raise DataFormatError(
