@@ -71,6 +71,20 @@ def test_synthetic_grid_settings() -> None:
     assert losses.paths.results_dir == "./results/runs/losses"
 
 
+def test_lambda_study_names_one_loss_per_weight_on_the_synthetic_grid_data() -> None:
+    params = _compose("experiment=synthetic_lambda", hydra_node=True).hydra.sweeper.params
+    assert str(params["loss.lambda_d"]).split(",") == ["10", "30"]
+    grid = _compose("experiment=synthetic_grid", "model=unetformer", "loss=lossd")
+    for weight in (10, 30):
+        cfg = _compose("experiment=synthetic_lambda", f"loss.lambda_d={weight}")
+        # a loss column per weight, records apart from the grid's, the grid's data and schedule
+        assert cfg.loss.name == f"lossd_x{weight}"
+        assert cfg.loss.objective.extra_weight == weight
+        assert cfg.run_name == f"synthetic_lambda/synthetic/unetformer/lossd_x{weight}/seed0"
+        assert cfg.paths.results_dir == "./results/runs/synthetic_lambda"
+        assert cfg.dataset == grid.dataset and cfg.trainer == grid.trainer
+
+
 def test_launcher_configs_take_environment_and_command_line_values(monkeypatch) -> None:
     monkeypatch.setenv("LOSSD_SLURM_PARTITION", "gpu-a100")
     monkeypatch.setenv("LOSSD_SLURM_TIME_MIN", "90")
