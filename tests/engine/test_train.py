@@ -25,8 +25,11 @@ def _check_metrics(metrics: dict, num_classes: int = 6) -> None:
 
 
 @pytest.mark.slow
-def test_training_run_writes_record_checkpoints_and_wandb_folder(make_cfg, tmp_path: Path) -> None:
+def test_training_run_writes_record_checkpoints_and_wandb_folder(
+    make_cfg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cfg = make_cfg("logger=wandb", "trainer.max_epochs=2", "trainer.log_every_n_steps=1")
+    monkeypatch.chdir(tmp_path)  # launched from tmp_path, whose out/ is the run folder
     record = run(cfg)
 
     assert record["status"] == "completed"
@@ -43,6 +46,10 @@ def test_training_run_writes_record_checkpoints_and_wandb_folder(make_cfg, tmp_p
     assert record["config"]["loss"]["lambda_d"] == 1.0
     assert record["versions"]["torch"] == torch.__version__.split("+")[0] or record["versions"]
     assert record["wall_time_s"] > 0
+
+    # Folders inside the launch folder are recorded relative to it (portable records).
+    assert record["output_dir"] == record["config"]["paths"]["output_dir"] == "out"
+    assert Path(record["wandb"]["dir"]).parent == Path("out/wandb")
 
     out = Path(cfg.paths.output_dir)
     results = tmp_path / "results" / "synthetic" / "unetformer" / "lossd" / "seed0" / "metrics.json"

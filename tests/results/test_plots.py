@@ -1,6 +1,7 @@
 """Figures of the runs: the plotted numbers are checked against hand-computed values."""
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -156,6 +157,12 @@ def test_predict_examples_without_checkpoint_fails_clearly(tmp_path: Path) -> No
     record = {**RECORDS[0], "output_dir": str(tmp_path / "gone"), "config": {}}
     with pytest.raises(CheckpointError, match=r"gone/checkpoints/best\.ckpt"):
         predict_examples(record)
+    # A relative output_dir (a record written by a run inside its launch folder) is looked up
+    # under base_dir.
+    record = {**RECORDS[0], "output_dir": "outputs/gone", "config": {}}
+    expected = re.escape(str(tmp_path / "outputs" / "gone" / "checkpoints" / "best.ckpt"))
+    with pytest.raises(CheckpointError, match=expected):
+        predict_examples(record, base_dir=tmp_path)
 
 
 @pytest.mark.slow

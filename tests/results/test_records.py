@@ -67,3 +67,17 @@ def test_metrics_table_marks_classes_outside_the_protocol() -> None:
     assert any("clutter *" in line and "-" in line for line in lines)
     assert any(line.startswith("| mean") and "37.50" in line and "15.00" in line for line in lines)
     assert "OA 90.00 %" in table and "not in the means" in table
+
+
+def test_portable_path_is_relative_inside_the_launch_folder_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lossd.results.records import portable_path
+
+    inside = tmp_path / "repo" / "outputs" / "run"
+    outside = tmp_path / "elsewhere" / "run"
+    assert portable_path(inside, tmp_path / "repo") == "outputs/run"
+    assert portable_path(outside, tmp_path / "repo") == str(outside)
+    assert portable_path(None) is None
+    monkeypatch.chdir(tmp_path)  # default base: the current folder; ".." is resolved first
+    assert portable_path("repo/x/../outputs/run") == "repo/outputs/run"

@@ -36,6 +36,7 @@ from lossd.results.records import (
     RECORD_NAME,
     git_commit,
     package_versions,
+    portable_path,
     read_record,
     record_dir,
     write_record,
@@ -91,6 +92,15 @@ def _build_logger(
     return logger
 
 
+def _portable_config(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config for the record, its run folder relative to the launch folder."""
+    config = to_container(cfg)
+    paths = config.get("paths") or {}
+    if paths.get("output_dir"):
+        paths["output_dir"] = portable_path(paths["output_dir"])
+    return config
+
+
 def _record(
     cfg: DictConfig,
     state: TrainState,
@@ -119,15 +129,15 @@ def _record(
         "history": state.history,
         "class_names": list(info.classes),
         "eval_classes": list(cfg.dataset.eval_classes),
-        "config": to_container(cfg),
+        "config": _portable_config(cfg),
         "git_commit": git_commit(),
         "versions": package_versions(),
         "device": str(device),
         "world_size": ctx.world_size,
         "wall_time_s": round(time.time() - started, 2),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "output_dir": str(Path(cfg.paths.output_dir).resolve()),
-        "wandb": {"run_id": logger.run_id, "dir": logger.run_dir},
+        "output_dir": portable_path(cfg.paths.output_dir),
+        "wandb": {"run_id": logger.run_id, "dir": portable_path(logger.run_dir)},
     }
 
 
@@ -217,7 +227,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             "wandb_run_id": logger.run_id,
             "model_name": cfg.model.name,
             "num_classes": info.num_classes,
-            "config": to_container(cfg),
+            "config": _portable_config(cfg),
         },
     )
     if checkpoint is not None:

@@ -292,8 +292,9 @@ def predict_examples(
     Args:
         run: A row of :func:`lossd.results.load_runs`, a record dict, or a record path.
         num_images: How many images.
-        base_dir: Folder that relative dataset paths of the config are relative to (where the
-            run was launched; default the current folder).
+        base_dir: Folder that the record's relative ``output_dir`` and the relative dataset
+            paths of its config are relative to (where the run was launched; default the
+            current folder).
         device: Torch device.
 
     Raises:
@@ -310,10 +311,11 @@ def predict_examples(
     record = _record_of(run)
     if not record.get("output_dir"):
         raise CheckpointError(f"run record '{record.get('path')}' names no output_dir")
-    checkpoint = Path(record["output_dir"]) / "checkpoints" / "best.ckpt"
+    base = Path(base_dir) if base_dir else Path.cwd()
+    checkpoint = Path(_rooted(record["output_dir"], base)) / "checkpoints" / "best.ckpt"
     model, config = load_model_from_checkpoint(checkpoint, device)
     val_cfg = dict(config["dataset"]["val"])
-    val_cfg["root"] = _rooted(val_cfg["root"], Path(base_dir) if base_dir else Path.cwd())
+    val_cfg["root"] = _rooted(val_cfg["root"], base)
     dataset = build(val_cfg)
     examples = []
     with torch.no_grad():

@@ -22,6 +22,7 @@ __all__ = [
     "find_records",
     "git_commit",
     "package_versions",
+    "portable_path",
     "read_record",
     "record_dir",
     "write_record",
@@ -69,6 +70,23 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return versions
+
+
+def portable_path(path: str | Path | None, base_dir: str | Path | None = None) -> str | None:
+    """``path`` relative to ``base_dir`` (default: the current folder) when it lies inside it.
+
+    Records keep the folders of a run this way (``outputs/<run_name>``), so that records
+    committed to a repository hold no path of the machine that trained them and stay valid in
+    any clone; a path outside ``base_dir`` stays absolute.
+    """
+    if path is None:
+        return None
+    resolved = Path(path).resolve()
+    base = Path(base_dir if base_dir is not None else Path.cwd()).resolve()
+    try:
+        return str(resolved.relative_to(base))
+    except ValueError:
+        return str(resolved)
 
 
 def record_dir(results_dir: str | Path, dataset: str, model: str, loss: str, seed: int) -> Path:
