@@ -1,9 +1,11 @@
 """Shared fixtures: an offline environment, tiny prepared datasets, composed configs."""
 
 import os
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import huggingface_hub.constants as hf_constants
 import numpy as np
 import pytest
 import torch
@@ -13,6 +15,7 @@ from omegaconf import DictConfig, open_dict
 
 from lossd.data._io import write_image, write_mask
 from lossd.engine.config import register_resolvers
+from tests.tiny import NUM_TEST, NUM_TRAIN, NUM_VAL, TILE_SIZE, TINY_RUN
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -55,7 +58,13 @@ def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = tmp_path_factory.mktemp("data") / "synthetic"
     prepare_synthetic(
-        root, tile_size=64, num_train=8, num_val=4, num_test=2, seed=0, progress=False
+        root,
+        tile_size=TILE_SIZE,
+        num_train=NUM_TRAIN,
+        num_val=NUM_VAL,
+        num_test=NUM_TEST,
+        seed=0,
+        progress=False,
     )
     return root
 
@@ -74,15 +83,7 @@ def make_cfg(tmp_path: Path, synthetic_root: Path) -> Iterator[Callable[..., Dic
                     f"paths.data_dir={synthetic_root.parent}",
                     f"paths.results_dir={tmp_path / 'results'}",
                     f"+paths.output_dir_override={tmp_path / 'out'}",
-                    "++dataset.tile_size=64",
-                    "++dataset.num_train=8",
-                    "++dataset.num_val=4",
-                    "++dataset.num_test=2",
-                    "dataset.batch_size=4",
-                    "dataset.num_workers=0",
-                    "trainer.max_epochs=1",
-                    "trainer.device=cpu",
-                    "trainer.progress=false",
+                    *TINY_RUN,
                     *overrides,
                 ],
             )
@@ -92,3 +93,23 @@ def make_cfg(tmp_path: Path, synthetic_root: Path) -> Iterator[Callable[..., Dic
 
     yield factory
     GlobalHydra.instance().clear()
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Fail every DNS lookup and socket connection; point the HF cache at an empty folder.
+
+    Also lifts the offline switches this conftest sets, so that code paths that would try the
+    network really try it (and fail here).
+    """
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError("network disabled by the test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "HF_HUB_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)

@@ -14,6 +14,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from lossd.results import read_record
+from tests.tiny import TINY_RUN
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -122,15 +123,9 @@ def _train(tmp_path: Path, synthetic_root: Path, *overrides: str, env: dict | No
         "model=unetformer",
         "seed=0",
         f"dataset.root={synthetic_root}",
-        "dataset.tile_size=64",
-        "dataset.num_train=8",
-        "dataset.num_val=4",
-        "dataset.num_test=2",
-        "dataset.batch_size=4",
-        "trainer.max_epochs=1",
+        *TINY_RUN,
         "trainer.limit_train_batches=1",
         "trainer.limit_val_batches=1",
-        "trainer.progress=false",
         f"paths.results_dir={tmp_path / 'results'}",
         f"hydra.sweep.dir={tmp_path / 'out'}",
         *overrides,

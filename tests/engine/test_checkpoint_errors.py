@@ -1,12 +1,10 @@
 """Bad checkpoints, weights and evaluation options are refused with a message naming them."""
 
 import re
-import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import huggingface_hub.constants as hf_constants
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
@@ -40,19 +38,6 @@ FCN_NET = {
     "backbone": TINY_BACKBONE,
     "pretrained": False,
 }
-
-
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Fail every DNS lookup and socket connection; point the HF cache at an empty folder."""
-
-    def refuse(*args: Any, **kwargs: Any) -> None:
-        raise OSError("network disabled by the test")
-
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
 
 
 def write_checkpoint(

@@ -14,6 +14,7 @@ from lossd.engine.checkpoint import load_checkpoint
 from lossd.metrics import SegmentationMetrics
 from lossd.models import build_model
 from lossd.results import find_records, read_record
+from tests.tiny import TINY_RUN
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,15 +43,7 @@ def test_two_process_training_writes_one_record_with_exact_validation(
         f"paths.data_dir={synthetic_root.parent}",
         f"paths.results_dir={tmp_path / 'results'}",
         f"hydra.run.dir={tmp_path / 'out'}",
-        "dataset.tile_size=64",
-        "dataset.num_train=8",
-        "dataset.num_val=4",
-        "dataset.num_test=2",
-        "dataset.batch_size=4",
-        "dataset.num_workers=0",
-        "trainer.max_epochs=1",
-        "trainer.device=cpu",
-        "trainer.progress=false",
+        *TINY_RUN,
     ]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]

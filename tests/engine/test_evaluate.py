@@ -24,18 +24,11 @@ from lossd.engine.evaluate import dataset_config, evaluate
 from lossd.engine.model_io import load_model_from_checkpoint
 from lossd.errors import CheckpointError, DatasetNotFoundError
 from lossd.results import read_record
+from tests.tiny import SYNTHETIC
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF_DIR = ROOT / "conf"
 TINY_BACKBONE = "mobilenetv3_small_050"
-# The session's synthetic data (tests/conftest.py): same generator settings, so evaluating
-# leaves it as it is.
-SYNTHETIC = [
-    "++dataset.tile_size=64",
-    "++dataset.num_train=8",
-    "++dataset.num_val=4",
-    "++dataset.num_test=2",
-]
 
 
 def compose_config(name: str, overrides: list[str], output_dir: Path) -> DictConfig:

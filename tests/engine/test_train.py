@@ -13,6 +13,7 @@ from lossd.engine import run
 from lossd.engine.checkpoint import load_checkpoint
 from lossd.errors import CheckpointError
 from lossd.results import read_record
+from tests.tiny import TINY_RUN
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -104,13 +105,7 @@ def test_command_line_entry_point(tmp_path: Path, synthetic_root: Path) -> None:
         f"paths.data_dir={synthetic_root.parent}",
         f"paths.results_dir={tmp_path / 'results'}",
         f"hydra.run.dir={tmp_path / 'out'}",
-        "dataset.tile_size=64",
-        "dataset.num_train=8",
-        "dataset.num_val=4",
-        "dataset.num_test=2",
-        "dataset.batch_size=4",
-        "dataset.num_workers=0",
-        "trainer.max_epochs=1",
+        *TINY_RUN,
         "trainer.limit_train_batches=1",
     ]
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)

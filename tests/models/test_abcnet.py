@@ -6,22 +6,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from lossd.models import ABCNet, build_model
 from lossd.models._blocks import SingleValueSafeBatchNorm2d
+from tests.models import count
 
 # docs/reference.md, "Model fidelity targets" (measured on GeoSeg's code, timm 1.0.31)
 PARAMS = {6: 13_666_563, 7: 13_703_811, 8: 13_741_059}
 MACS_1024 = 62.4e9  # conv + matmul MACs at 1x3x1024^2, eval
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-def count(module):
-    return sum(p.numel() for p in module.parameters())
 
 
 @pytest.mark.parametrize("num_classes", sorted(PARAMS))

@@ -1,6 +1,5 @@
 """The model contract shared by every network, checked through ``build_model``."""
 
-import socket
 from pathlib import Path
 
 import huggingface_hub.constants as hf_constants
@@ -15,31 +14,6 @@ from lossd.errors import CheckpointError, InvalidOptionError, WeightsUnavailable
 from lossd.models import MODEL_NAMES, build_model, load_weights
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf" / "model"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """One intra-op thread: on the shared 2-core CPU, two threads contend and run ~5x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture
-def no_network(monkeypatch, tmp_path):
-    """Fail every DNS lookup and socket connection; point the HF cache at an empty folder."""
-
-    def refuse(*args, **kwargs):
-        raise OSError("network disabled by the test")
-
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
-    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)  # tests/conftest.py sets it
-    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "HF_HUB_OFFLINE"):
-        monkeypatch.delenv(name, raising=False)
 
 
 def two_class_batch(size=64, batch=2, seed=0):

@@ -6,18 +6,7 @@ import torch.nn.functional as F
 
 from lossd.models import FCN8s, build_model
 from lossd.models.fcn import bilinear_upsampling_kernel
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-def count(module):
-    return sum(p.numel() for p in module.parameters())
+from tests.models import count
 
 
 @pytest.mark.parametrize("num_classes", [6, 7, 8])

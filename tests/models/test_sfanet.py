@@ -4,23 +4,12 @@ import pytest
 import torch
 
 from lossd.models import SFANet, build_model
+from tests.models import count
 
 # docs/reference.md, "Model fidelity targets" (measured on the original code, timm 1.0.31)
 PARAMS = {6: 10_700_121, 7: 10_700_249, 8: 10_700_377}
 BACKBONE_PARAMS = 10_103_336
 DECODER_PARAMS_8 = 597_041
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-def count(module):
-    return sum(p.numel() for p in module.parameters())
 
 
 @pytest.mark.parametrize("num_classes", sorted(PARAMS))

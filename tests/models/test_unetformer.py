@@ -8,6 +8,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from lossd.errors import InvalidOptionError
 from lossd.models import UNetFormer, build_model
 from lossd.models.unetformer import check_encoder_strides
+from tests.models import count
 
 # docs/reference.md, "Model fidelity targets" (measured on GeoSeg's code, timm 1.0.31)
 PARAMS = {6: 11_724_894, 7: 11_725_022, 8: 11_725_150}
@@ -25,18 +26,6 @@ DECODER_PARAMS_6 = {
 }
 ATTN_PARAMS, MLP_PARAMS = 63_624, 33_088
 MACS_1024 = 46.8e9  # conv + matmul MACs at 1x3x1024^2, eval
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-def count(module):
-    return sum(p.numel() for p in module.parameters())
 
 
 @pytest.mark.parametrize("num_classes", sorted(PARAMS))

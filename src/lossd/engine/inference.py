@@ -474,20 +474,14 @@ def predict_logits(
     Shape:
         image: [B, C, H, W]; output: [B, K, H, W].
     """
-    options = InferenceOptions(
-        patch_size=None if patch_size is None else _pair(patch_size, "patch_size"),
-        overlap=overlap,
-        batch_size=batch_size,
-        blend=blend,
-        tta=tta,
-        scales=None if scales is None else tuple(scales),
-    )
+    # Check the TTA choice before the first window (sliding_window_logits checks the rest).
+    scales = InferenceOptions(tta=tta, scales=None if scales is None else tuple(scales)).tta_scales
     return sliding_window_logits(
         model,
         image,
-        options.patch_size,
-        options.overlap,
-        options.batch_size,
-        options.blend,
-        forward=lambda x: tta_logits(model, x, options.tta, options.tta_scales),
+        patch_size,
+        overlap,
+        batch_size,
+        blend,
+        forward=lambda x: tta_logits(model, x, tta, scales),
     )

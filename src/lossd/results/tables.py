@@ -385,6 +385,29 @@ def _cell(summary: pd.DataFrame, keys: Mapping[str, str], metric: str) -> tuple[
     return float(row[metric]), float(row[f"{metric}_std"]), int(row[f"{metric}_n"])
 
 
+def _base_vs_lossd(
+    summary: pd.DataFrame, keys: Mapping[str, str], metric: str
+) -> tuple[tuple[float, float, int], tuple[float, float, int], float, dict[str, float]]:
+    """Base and +Lossd cells of ``keys``, their delta, and a table's numeric columns.
+
+    The delta is NaN unless both losses have runs; the columns are ``base``, ``base_std``,
+    ``base_n``, ``lossd``, ``lossd_std``, ``lossd_n`` and ``delta``.
+    """
+    base = _cell(summary, {**keys, "loss": BASE_LOSS}, metric)
+    ours = _cell(summary, {**keys, "loss": LOSSD_LOSS}, metric)
+    delta = ours[0] - base[0] if base[2] and ours[2] else math.nan
+    compared = {
+        "base": base[0],
+        "base_std": base[1],
+        "base_n": base[2],
+        "lossd": ours[0],
+        "lossd_std": ours[1],
+        "lossd_n": ours[2],
+        "delta": delta,
+    }
+    return base, ours, delta, compared
+
+
 def _metric_for(metric: str | Mapping[str, str] | None, dataset: str) -> str:
     if metric is None:
         return HEADLINE_METRICS.get(dataset, "mIoU")
@@ -428,9 +451,8 @@ def main_table(
     for dataset in datasets:
         chosen = _metric_for(metric, dataset)
         for model in models:
-            base = _cell(summary, {"dataset": dataset, "model": model, "loss": BASE_LOSS}, chosen)
-            ours = _cell(summary, {"dataset": dataset, "model": model, "loss": LOSSD_LOSS}, chosen)
-            delta = ours[0] - base[0] if base[2] and ours[2] else math.nan
+            keys = {"dataset": dataset, "model": model}
+            base, ours, delta, compared = _base_vs_lossd(summary, keys, chosen)
             refs = [
                 _reference_cell(reference, dataset, model, loss, chosen, origin)
                 for loss, origin in (
@@ -444,13 +466,7 @@ def main_table(
                     "dataset": dataset,
                     "model": model,
                     "metric": chosen,
-                    "base": base[0],
-                    "base_std": base[1],
-                    "base_n": base[2],
-                    "lossd": ours[0],
-                    "lossd_std": ours[1],
-                    "lossd_n": ours[2],
-                    "delta": delta,
+                    **compared,
                     "paper_base": refs[0][0],
                     "paper_lossd": refs[1][0],
                     "published_base": refs[2][0],
@@ -543,10 +559,7 @@ def per_class_table(
     numeric, display = [], []
     for model in models:
         for index, (class_name, column) in enumerate(zip(class_names, columns, strict=True)):
-            keys = {"model": model}
-            base = _cell(summary, {**keys, "loss": BASE_LOSS}, column)
-            ours = _cell(summary, {**keys, "loss": LOSSD_LOSS}, column)
-            delta = ours[0] - base[0] if base[2] and ours[2] else math.nan
+            base, ours, delta, compared = _base_vs_lossd(summary, {"model": model}, column)
             published = _reference_cell(reference, dataset, model, BASE_LOSS, column, "model_paper")
             numeric.append(
                 {
@@ -555,13 +568,7 @@ def per_class_table(
                     "class": class_name,
                     "evaluated": index in evaluated,
                     "metric": metric,
-                    "base": base[0],
-                    "base_std": base[1],
-                    "base_n": base[2],
-                    "lossd": ours[0],
-                    "lossd_std": ours[1],
-                    "lossd_n": ours[2],
-                    "delta": delta,
+                    **compared,
                     "published_base": published[0],
                 }
             )
