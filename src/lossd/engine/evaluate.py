@@ -23,7 +23,6 @@ protocol (:class:`lossd.metrics.SegmentationMetrics`, docs/design.md Conventions
 
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -46,7 +45,7 @@ from lossd.engine.model_io import check_checkpoint, model_from_checkpoint, norma
 from lossd.engine.runtime import autocast_dtype, init_distributed, resolve_device
 from lossd.errors import CheckpointError, DatasetNotFoundError, InvalidOptionError
 from lossd.metrics import SegmentationMetrics
-from lossd.results.records import git_commit, package_versions, write_record
+from lossd.results.records import provenance, write_record
 from lossd.results.report import format_metrics_table
 
 __all__ = ["LABEL_CHOICES", "dataset_config", "evaluate", "inference_options", "mask_folder"]
@@ -280,13 +279,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             **to_container(cfg),
             "dataset": OmegaConf.to_container(dataset, resolve=True),
         },
-        "git_commit": git_commit(),
-        "versions": package_versions(),
-        "device": str(device),
-        "world_size": ctx.world_size,
-        "wall_time_s": round(time.time() - started, 2),
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "output_dir": str(output_dir.resolve()),
+        **provenance(started, device, ctx.world_size, output_dir),
     }
     if ctx.is_main:
         written = write_record(output_dir, record)

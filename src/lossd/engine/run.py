@@ -8,7 +8,6 @@ import logging
 import math
 import time
 from dataclasses import fields
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +33,8 @@ from lossd.errors import CheckpointError, NonFiniteLossError
 from lossd.metrics import SegmentationMetrics
 from lossd.results.records import (
     RECORD_NAME,
-    git_commit,
-    package_versions,
     portable_path,
+    provenance,
     read_record,
     record_dir,
     write_record,
@@ -130,13 +128,7 @@ def _record(
         "class_names": list(info.classes),
         "eval_classes": list(cfg.dataset.eval_classes),
         "config": _portable_config(cfg),
-        "git_commit": git_commit(),
-        "versions": package_versions(),
-        "device": str(device),
-        "world_size": ctx.world_size,
-        "wall_time_s": round(time.time() - started, 2),
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "output_dir": portable_path(cfg.paths.output_dir),
+        **provenance(started, device, ctx.world_size, cfg.paths.output_dir),
         "wandb": {"run_id": logger.run_id, "dir": portable_path(logger.run_dir)},
     }
 

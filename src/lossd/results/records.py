@@ -8,7 +8,9 @@ import json
 import math
 import platform
 import subprocess
+import time
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ __all__ = [
     "git_commit",
     "package_versions",
     "portable_path",
+    "provenance",
     "read_record",
     "record_dir",
     "write_record",
@@ -87,6 +90,25 @@ def portable_path(path: str | Path | None, base_dir: str | Path | None = None) -
         return str(resolved.relative_to(base))
     except ValueError:
         return str(resolved)
+
+
+def provenance(
+    started: float, device: object, world_size: int, output_dir: str | Path
+) -> dict[str, Any]:
+    """Where, with what and how long a run or an evaluation ran: the shared record fields.
+
+    ``git_commit``, ``versions``, ``device``, ``world_size``, ``wall_time_s`` (since
+    ``started``, a ``time.time()``), ``finished_at`` (UTC) and ``output_dir`` (portable).
+    """
+    return {
+        "git_commit": git_commit(),
+        "versions": package_versions(),
+        "device": str(device),
+        "world_size": world_size,
+        "wall_time_s": round(time.time() - started, 2),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "output_dir": portable_path(output_dir),
+    }
 
 
 def record_dir(results_dir: str | Path, dataset: str, model: str, loss: str, seed: int) -> Path:
