@@ -26,8 +26,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from PIL import Image
 
-from lossd.data._visualize import colorize
 from lossd.data.synthetic import INFO, _tile_rng, generate_tile
+from lossd.io.colours import colorize
 
 
 def bench(num_tiles: int, size: int) -> None:

@@ -13,8 +13,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
-from lossd.data._io import write_image, write_mask
 from lossd.engine.config import register_resolvers
+from lossd.io import write_image, write_mask
 from tests.tiny import NUM_TEST, NUM_TRAIN, NUM_VAL, TILE_SIZE, TINY_RUN
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from lossd.data import SegmentationFolder, get_info
-from lossd.data._io import write_mask
 from lossd.data.transforms import train_transform
 from lossd.errors import DataFormatError, DatasetNotFoundError, InvalidOptionError
+from lossd.io import write_mask
 from tests.conftest import write_prepared_split
 
 
@@ -26,7 +26,7 @@ def test_sample_types_shapes_and_pairing(root: Path) -> None:
     assert sample["mask"].dtype == torch.int64 and sample["mask"].shape == (32, 32)
     assert sample["name"] == "img002_0_0"
     # Without augmentation the mask is the file, pixel for pixel.
-    from lossd.data._io import read_mask
+    from lossd.io import read_mask
 
     expected = read_mask(root / "train" / "masks" / "img002_0_0.png")
     assert torch.equal(sample["mask"], torch.from_numpy(expected).long())

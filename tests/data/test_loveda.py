@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lossd.data._io import read_image, read_mask
 from lossd.data.prepare import prepare_loveda
 from lossd.errors import (
     DataFormatError,
@@ -15,6 +14,7 @@ from lossd.errors import (
     InvalidOptionError,
     OutputExistsError,
 )
+from lossd.io import read_image, read_mask
 from tests.data.loveda import write_loveda
 
 

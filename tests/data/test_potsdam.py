@@ -9,9 +9,9 @@ from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
 from lossd.data import potsdam
-from lossd.data._io import read_mask
 from lossd.data.prepare import prepare_potsdam
 from lossd.errors import DataFormatError, DatasetNotFoundError, InvalidOptionError
+from lossd.io import read_mask
 from scripts.prepare_data import main
 from tests.data.potsdam import BAND_INDEX, CRS_EPSG, colour, write_potsdam, write_tif
 

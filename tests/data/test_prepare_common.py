@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lossd.data import loveda, potsdam, uavid
-from lossd.data._io import decode_colours, encode_colours
+from lossd.data._labels import decode_colours, encode_colours
 from lossd.data.prepare import check_prepared, parse_patch_name, patch_grid, patch_name
 from lossd.data.prepare._grid import pad_patch, patch_options
 from lossd.data.prepare._outputs import PatchOutputs

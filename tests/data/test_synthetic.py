@@ -6,7 +6,6 @@ import pytest
 from matplotlib.figure import Figure
 
 from lossd.data import potsdam, synthetic
-from lossd.data._io import read_image, read_mask
 from lossd.data.synthetic import (
     GENERATOR_VERSION,
     INFO,
@@ -15,6 +14,7 @@ from lossd.data.synthetic import (
     prepare_synthetic,
 )
 from lossd.errors import InvalidOptionError, OutputExistsError
+from lossd.io import read_image, read_mask
 
 CAR = 4
 SMALL = {"tile_size": 64, "num_train": 3, "num_val": 2, "num_test": 1, "progress": False}

@@ -7,9 +7,9 @@ import pytest
 from PIL import Image
 
 from lossd.data import uavid
-from lossd.data._io import read_image, read_mask
 from lossd.data.prepare import prepare_uavid
 from lossd.errors import DataFormatError, DatasetNotFoundError
+from lossd.io import read_image, read_mask
 from tests.data.uavid import RELEASE, write_uavid
 
 PATCH = 64  # 1024 / 16: with frames scaled by 1/16 the real patch geometry is kept

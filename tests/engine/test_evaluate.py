@@ -16,13 +16,13 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
-from lossd.data._io import read_image, read_mask, write_image, write_mask
 from lossd.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from lossd.engine.checkpoint import save_checkpoint
 from lossd.engine.config import build, register_resolvers, to_container
 from lossd.engine.evaluate import dataset_config, evaluate
 from lossd.engine.model_io import load_model_from_checkpoint
 from lossd.errors import CheckpointError, DatasetNotFoundError
+from lossd.io import read_image, read_mask, write_image, write_mask
 from lossd.results import read_record
 from tests.tiny import SYNTHETIC
 
@@ -238,9 +238,9 @@ def test_potsdam_is_scored_on_eroded_labels_by_default_and_full_on_request(
 
 
 def test_tta_sliding_window_and_colour_masks(tmp_path, checkpoint, synthetic_root) -> None:
-    from lossd.data._visualize import colorize
     from lossd.data.synthetic import INFO
     from lossd.engine.inference import predict_logits
+    from lossd.io.colours import colorize
 
     cfg = eval_config(
         tmp_path,

@@ -14,8 +14,6 @@ import torch
 from affine import Affine
 from rasterio.crs import CRS
 
-from lossd.data._io import read_image, read_mask, write_geotiff, write_image
-from lossd.data._visualize import colorize
 from lossd.data.synthetic import INFO
 from lossd.engine.inference import InferenceOptions, predict_logits
 from lossd.engine.predict import Predictor, predict_paths, predict_submission
@@ -26,6 +24,8 @@ from lossd.errors import (
     InvalidOptionError,
     OutputExistsError,
 )
+from lossd.io import read_image, read_mask, write_geotiff, write_image
+from lossd.io.colours import colorize
 from tests.engine.test_evaluate import make_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]

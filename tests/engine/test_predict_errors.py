@@ -11,10 +11,10 @@ import pytest
 import rasterio
 from rasterio.errors import RasterioError
 
-from lossd.data._io import write_image
 from lossd.engine.inference import WindowGrid
 from lossd.engine.predict import Predictor, predict_paths
 from lossd.errors import DataFormatError, DatasetNotFoundError, InvalidOptionError
+from lossd.io import write_image
 from tests.engine.test_evaluate import make_checkpoint
 from tests.engine.test_predict import OPTIONS, ROOT, _geotiff
 

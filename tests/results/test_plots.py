@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lossd.data._io import read_mask
 from lossd.errors import CheckpointError, InvalidOptionError
+from lossd.io import read_mask
 from lossd.results import (
     error_histograms,
     load_runs,

@@ -6,7 +6,7 @@ preparation tools and their worker processes import only NumPy, OpenCV and raste
 
 from typing import TYPE_CHECKING, Any
 
-from lossd.data._info import IGNORE_INDEX, DatasetInfo
+from lossd.data.info import IGNORE_INDEX, DatasetInfo
 from lossd.data.registry import DATASET_MODULES, get_info
 
 if TYPE_CHECKING:

@@ -19,11 +19,11 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from lossd.data._info import DatasetInfo
-from lossd.data._io import read_image, read_mask
+from lossd.data.info import DatasetInfo
 from lossd.data.registry import get_info
 from lossd.data.transforms import eval_transform
 from lossd.errors import DataFormatError, DatasetNotFoundError, InvalidOptionError
+from lossd.io import read_image, read_mask
 
 __all__ = ["SegmentationFolder"]
 

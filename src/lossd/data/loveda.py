@@ -32,8 +32,8 @@ Evaluation: mIoU over all 7 classes [GS train_supervision.py].
 
 import numpy as np
 
-from lossd.data._info import IGNORE_INDEX, DatasetInfo
-from lossd.data._io import UnknownPolicy, decode_values, encode_colours
+from lossd.data._labels import UnknownPolicy, decode_values, encode_colours
+from lossd.data.info import IGNORE_INDEX, DatasetInfo
 
 __all__ = [
     "CLASSES",

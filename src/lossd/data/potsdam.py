@@ -36,8 +36,8 @@ OA over all valid pixels, on the eroded labels.
 
 import numpy as np
 
-from lossd.data._info import IGNORE_INDEX, DatasetInfo
-from lossd.data._io import UnknownPolicy, decode_colours, encode_colours
+from lossd.data._labels import UnknownPolicy, decode_colours, encode_colours
+from lossd.data.info import IGNORE_INDEX, DatasetInfo
 from lossd.errors import InvalidOptionError
 
 __all__ = [

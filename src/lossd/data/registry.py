@@ -2,7 +2,7 @@
 
 import importlib
 
-from lossd.data._info import DatasetInfo
+from lossd.data.info import DatasetInfo
 from lossd.errors import InvalidOptionError
 
 __all__ = ["DATASET_MODULES", "get_info"]

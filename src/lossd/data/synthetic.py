@@ -81,10 +81,10 @@ from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from lossd.data import potsdam
-from lossd.data._info import DatasetInfo
-from lossd.data._io import write_image, write_mask
-from lossd.data._visualize import plot_segmentation
+from lossd.data.info import DatasetInfo
 from lossd.errors import InvalidOptionError, OutputExistsError
+from lossd.io import write_image, write_mask
+from lossd.io.colours import plot_segmentation
 
 __all__ = [
     "GENERATOR_VERSION",

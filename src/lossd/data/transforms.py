@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from torch import Tensor
 
-from lossd.data._info import IGNORE_INDEX
+from lossd.data.info import IGNORE_INDEX
 from lossd.errors import InvalidOptionError
 
 __all__ = [

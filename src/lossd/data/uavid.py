@@ -35,8 +35,8 @@ Evaluation: mIoU over all 8 classes, clutter included [UT evaluate.py; GS train_
 
 import numpy as np
 
-from lossd.data._info import IGNORE_INDEX, DatasetInfo
-from lossd.data._io import UnknownPolicy, decode_colours, encode_colours
+from lossd.data._labels import UnknownPolicy, decode_colours, encode_colours
+from lossd.data.info import IGNORE_INDEX, DatasetInfo
 
 __all__ = [
     "CLASSES",

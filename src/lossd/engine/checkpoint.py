@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from lossd.data._io import atomic_path
 from lossd.errors import CheckpointError
+from lossd.io import atomic_path
 
 __all__ = [
     "CHECKPOINT_FORMAT",

@@ -31,10 +31,8 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import Dataset, Subset
 from tqdm import tqdm
 
-from lossd.data._info import DatasetInfo
-from lossd.data._io import write_image
-from lossd.data._visualize import colorize
 from lossd.data.folder import SegmentationFolder
+from lossd.data.info import DatasetInfo
 from lossd.data.registry import get_info
 from lossd.data.transforms import eval_transform
 from lossd.engine.checkpoint import load_checkpoint
@@ -44,6 +42,8 @@ from lossd.engine.loaders import eval_loader
 from lossd.engine.model_io import check_checkpoint, model_from_checkpoint, normalization
 from lossd.engine.runtime import autocast_dtype, init_distributed, resolve_device
 from lossd.errors import CheckpointError, DatasetNotFoundError, InvalidOptionError
+from lossd.io import write_image
+from lossd.io.colours import colorize
 from lossd.metrics import SegmentationMetrics
 from lossd.results.records import provenance, write_record
 from lossd.results.report import format_metrics_table

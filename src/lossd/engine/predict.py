@@ -35,9 +35,7 @@ from rasterio.windows import Window
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from lossd.data._info import DatasetInfo
-from lossd.data._io import TIFF_SUFFIXES, atomic_path, read_image, write_image, write_mask
-from lossd.data._visualize import colorize, overlay
+from lossd.data.info import DatasetInfo
 from lossd.data.prepare import parse_patch_name
 from lossd.data.registry import get_info
 from lossd.engine.inference import InferenceOptions, WindowGrid, stream_logits, tta_logits
@@ -50,6 +48,8 @@ from lossd.errors import (
     InvalidOptionError,
     OutputExistsError,
 )
+from lossd.io import TIFF_SUFFIXES, atomic_path, read_image, write_image, write_mask
+from lossd.io.colours import colorize, overlay
 from lossd.results.submission import SubmissionSummary, SubmissionWriter, source_key
 
 __all__ = [

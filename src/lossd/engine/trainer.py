@@ -22,12 +22,12 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from lossd.data._io import atomic_path
 from lossd.data.transforms import denormalize
 from lossd.engine.checkpoint import capture_rng_state, restore_rng_state, save_checkpoint
 from lossd.engine.loggers import NullLogger, RunLogger
 from lossd.engine.runtime import DistContext
 from lossd.errors import InvalidOptionError, NonFiniteLossError
+from lossd.io import atomic_path
 from lossd.losses.objective import SegmentationObjective
 from lossd.metrics import SegmentationMetrics
 

@@ -28,8 +28,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from lossd.data._visualize import colorize
 from lossd.errors import InvalidOptionError
+from lossd.io.colours import colorize
 from lossd.results.records import read_record
 from lossd.results.tables import (
     DATASET_LABELS,

@@ -15,8 +15,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from lossd.data._io import atomic_path
 from lossd.errors import DataFormatError
+from lossd.io import atomic_path
 
 __all__ = [
     "RECORD_NAME",

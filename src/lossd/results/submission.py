@@ -31,9 +31,9 @@ import cv2
 import numpy as np
 
 from lossd.data import loveda, uavid
-from lossd.data._io import atomic_path
 from lossd.data.prepare import parse_patch_name, read_meta
 from lossd.errors import DataFormatError, InvalidOptionError, OutputExistsError
+from lossd.io import atomic_path
 
 __all__ = [
     "SUBMISSION_DATASETS",

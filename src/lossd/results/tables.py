@@ -23,8 +23,8 @@ from typing import Any
 import pandas as pd
 from tabulate import tabulate
 
-from lossd.data._io import atomic_path
 from lossd.errors import DataFormatError, InvalidOptionError
+from lossd.io import atomic_path
 from lossd.results.runs import MEAN_METRICS, per_class_column
 
 __all__ = [

@@ -12,11 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from lossd.data._info import IGNORE_INDEX
-from lossd.data._io import UnknownPolicy, read_image, write_image, write_mask
+from lossd.data._labels import UnknownPolicy
+from lossd.data.info import IGNORE_INDEX
 from lossd.data.prepare._grid import PatchWindow, pad_patch, patch_grid, patch_name
 from lossd.data.prepare._outputs import PatchOutputs, SourceResult, png_size
 from lossd.errors import DataFormatError
+from lossd.io import read_image, write_image, write_mask
 
 __all__ = ["FrameJob", "process_frame", "size_mismatch"]
 

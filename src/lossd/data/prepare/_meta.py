@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lossd.data._io import atomic_path
 from lossd.data.prepare._outputs import file_md5
 from lossd.errors import DataFormatError, DatasetNotFoundError
+from lossd.io import atomic_path
 
 __all__ = [
     "COMPARED_KEYS",

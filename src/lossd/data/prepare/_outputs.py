@@ -17,8 +17,8 @@ from typing import Any
 
 from PIL import Image
 
-from lossd.data._io import atomic_path
 from lossd.errors import DataFormatError
+from lossd.io import atomic_path
 
 __all__ = ["PatchOutputs", "SourceResult", "file_md5", "png_size"]
 

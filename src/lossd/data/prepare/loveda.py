@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lossd.data import loveda
-from lossd.data._io import UnknownPolicy, check_unknown_policy
+from lossd.data._labels import UnknownPolicy, check_unknown_policy
 from lossd.data.prepare._frames import FrameJob, process_frame
 from lossd.data.prepare._grid import patch_options
 from lossd.data.prepare._runner import (

@@ -33,20 +33,19 @@ from rasterio.io import DatasetReader
 from rasterio.windows import Window
 
 from lossd.data import potsdam
-from lossd.data._info import IGNORE_INDEX
-from lossd.data._io import (
+from lossd.data._labels import (
     UnknownPolicy,
     check_unknown_policy,
     count_unknown_colours,
     unknown_label_message,
-    write_geotiff,
-    write_mask,
 )
+from lossd.data.info import IGNORE_INDEX
 from lossd.data.prepare._frames import size_mismatch
 from lossd.data.prepare._grid import pad_patch, patch_grid, patch_name, patch_options
 from lossd.data.prepare._outputs import PatchOutputs, SourceResult
 from lossd.data.prepare._runner import SplitPlan, SplitSummary, check_splits, make_header, run_plans
 from lossd.errors import DataFormatError, DatasetNotFoundError, InvalidOptionError
+from lossd.io import write_geotiff, write_mask
 
 __all__ = ["SPLITS", "prepare_potsdam"]
 

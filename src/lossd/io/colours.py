@@ -1,4 +1,4 @@
-"""Colour masks and image/mask figures shared by every dataset (plots, W&B images, overlays).
+"""Colour maps: colour masks and image/mask figures (plots, W&B images, overlays).
 
 Masks hold class indices ``0..C-1`` and the ignore value 255 (design.md, Conventions); a
 palette is one RGB triple per class, taken from the dataset module (``lossd/data/<name>.py``).
@@ -6,15 +6,17 @@ Ignored pixels are drawn black in colour masks and left untouched in overlays.
 """
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch
 
-from lossd.data._info import IGNORE_INDEX
+from lossd.conventions import IGNORE_INDEX
 from lossd.errors import DataFormatError, InvalidOptionError
 
-__all__ = ["colorize", "overlay", "plot_segmentation"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["Palette", "colorize", "overlay", "plot_segmentation"]
 
 Palette = Sequence[tuple[int, int, int]]
 
@@ -111,7 +113,7 @@ def plot_segmentation(
     classes: Sequence[str],
     palette: Palette,
     prediction: np.ndarray | None = None,
-) -> Figure:
+) -> "Figure":
     """Draw an image, its colour mask and optionally a prediction side by side, with a legend.
 
     The figure is built without pyplot (no display, no global figure list), so it can be
@@ -131,6 +133,9 @@ def plot_segmentation(
         DataFormatError: If an array has the wrong shape, dtype or values.
         InvalidOptionError: If ``classes`` and ``palette`` differ in length.
     """
+    from matplotlib.figure import Figure  # imported here: matplotlib is slow to import
+    from matplotlib.patches import Patch
+
     if len(classes) != len(palette):
         raise InvalidOptionError(
             f"{len(classes)} class names but {len(palette)} palette colours; expected equal"

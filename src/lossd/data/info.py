@@ -2,10 +2,9 @@
 
 from dataclasses import dataclass, field
 
-__all__ = ["IGNORE_INDEX", "DatasetInfo"]
+from lossd.conventions import IGNORE_INDEX
 
-IGNORE_INDEX = 255
-"""Ignore value of every prepared mask (design.md, Conventions)."""
+__all__ = ["IGNORE_INDEX", "DatasetInfo"]
 
 
 @dataclass(frozen=True)

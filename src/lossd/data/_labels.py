@@ -1,145 +1,28 @@
-"""Reading and writing of prepared images and masks, with clear errors and atomic writes.
+"""Label codecs the dataset modules build their ``decode``/``encode`` on.
 
-PNG/JPEG go through OpenCV (colour converted to RGB), TIFF through rasterio (any band count,
-georeferencing available to callers that ask for it). Writes go to a temporary file in the
-target folder and are renamed into place, so an interrupted run never leaves a truncated file
-(design.md, Rules of the house).
-
-Also here: the generic label codecs that the dataset modules build their ``decode``/``encode``
-on (raw value or exact RGB colour -> class index, and back), and GeoTIFF patch writing.
+Raw label value or exact RGB colour -> class index, and back, with a policy for values the
+dataset does not define.
 """
 
-import os
-import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Literal
 
-import cv2
 import numpy as np
-import rasterio
-from affine import Affine
-from rasterio.crs import CRS
-from rasterio.errors import RasterioIOError
 
-from lossd.data._info import IGNORE_INDEX
-from lossd.errors import DataFormatError, DatasetNotFoundError, InvalidOptionError
+from lossd.data.info import IGNORE_INDEX
+from lossd.errors import DataFormatError, InvalidOptionError
 
 __all__ = [
-    "TIFF_SUFFIXES",
     "UNKNOWN_POLICIES",
     "UnknownPolicy",
-    "atomic_path",
     "check_unknown_policy",
     "count_unknown_colours",
     "decode_colours",
     "decode_values",
     "encode_colours",
-    "read_image",
-    "read_mask",
     "unknown_label_message",
-    "write_geotiff",
-    "write_image",
-    "write_mask",
 ]
-
-TIFF_SUFFIXES = (".tif", ".tiff")
-
-
-def _check_exists(path: Path) -> None:
-    if not path.is_file():
-        raise DatasetNotFoundError(f"file not found: '{path}'")
-
-
-def read_image(path: str | Path) -> np.ndarray:
-    """Read an image as an ``H×W×C`` uint8 array (RGB order for PNG/JPEG; band order for TIFF).
-
-    Raises:
-        DatasetNotFoundError: If the file does not exist.
-        DataFormatError: If the file cannot be decoded or is not 8-bit.
-    """
-    path = Path(path)
-    _check_exists(path)
-    if path.suffix.lower() in TIFF_SUFFIXES:
-        try:
-            with rasterio.open(path) as src:
-                array = src.read()
-        except RasterioIOError as err:
-            raise DataFormatError(f"cannot read TIFF '{path}': {err}") from err
-        array = np.moveaxis(array, 0, -1)
-    else:
-        array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if array is None:
-            raise DataFormatError(f"cannot decode image '{path}' (truncated or not an image?)")
-        if array.ndim == 2:
-            array = array[:, :, None]
-        elif array.shape[2] == 3:
-            array = cv2.cvtColor(array, cv2.COLOR_BGR2RGB)
-        elif array.shape[2] == 4:
-            array = cv2.cvtColor(array, cv2.COLOR_BGRA2RGBA)
-    if array.dtype != np.uint8:
-        raise DataFormatError(f"image '{path}' has dtype {array.dtype}; expected uint8")
-    return np.ascontiguousarray(array)
-
-
-def read_mask(path: str | Path) -> np.ndarray:
-    """Read a prepared mask: a single-channel uint8 PNG of class indices (255 = ignore).
-
-    Raises:
-        DatasetNotFoundError: If the file does not exist.
-        DataFormatError: If it cannot be decoded or is not a single-channel 8-bit image.
-    """
-    path = Path(path)
-    _check_exists(path)
-    mask = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if mask is None:
-        raise DataFormatError(f"cannot decode mask '{path}' (truncated or not an image?)")
-    if mask.ndim != 2 or mask.dtype != np.uint8:
-        raise DataFormatError(
-            f"mask '{path}' has shape {mask.shape} and dtype {mask.dtype}; expected a "
-            "single-channel uint8 image of class indices (run scripts/prepare_data.py)"
-        )
-    return mask
-
-
-@contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_image(path: str | Path, image: np.ndarray) -> None:
-    """Write an ``H×W×3`` RGB (or ``H×W``) uint8 image as PNG/JPEG, atomically."""
-    if image.dtype != np.uint8:
-        raise DataFormatError(f"cannot write '{path}': dtype {image.dtype}, expected uint8")
-    array = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
-    with atomic_path(path) as tmp:
-        if not cv2.imwrite(str(tmp), array):
-            raise DataFormatError(f"OpenCV could not write '{path}'")
-
-
-def write_mask(path: str | Path, mask: np.ndarray) -> None:
-    """Write a single-channel uint8 mask of class indices as PNG, atomically."""
-    if mask.ndim != 2 or mask.dtype != np.uint8:
-        raise DataFormatError(
-            f"cannot write mask '{path}': shape {mask.shape}, dtype {mask.dtype}; "
-            "expected H×W uint8"
-        )
-    write_image(path, mask)
-
-
-# --- Label codecs: raw label values or colours <-> class indices -------------------------------
 
 UnknownPolicy = Literal["error", "ignore"]
 """What to do with a raw label value or colour that the dataset does not define."""
@@ -372,43 +255,3 @@ def encode_colours(
         )
     colours: np.ndarray = table[values.astype(np.intp)]
     return colours
-
-
-# --- GeoTIFF patches ------------------------------------------------------------------------
-
-
-def write_geotiff(
-    path: str | Path,
-    image: np.ndarray,
-    *,
-    crs: CRS | None = None,
-    transform: Affine | None = None,
-) -> None:
-    """Write an ``H×W×C`` uint8 image as an uncompressed GeoTIFF, atomically.
-
-    Args:
-        path: Target ``.tif`` file.
-        image: ``H×W×C`` (or ``H×W``) uint8 array; bands are written in channel order.
-        crs: Coordinate reference system, if the source is georeferenced.
-        transform: Affine pixel-to-map transform of the first pixel's corner.
-
-    Raises:
-        DataFormatError: If ``image`` is not uint8.
-    """
-    if image.dtype != np.uint8:
-        raise DataFormatError(f"cannot write '{path}': dtype {image.dtype}, expected uint8")
-    bands = image[:, :, None] if image.ndim == 2 else image
-    profile: dict[str, Any] = {
-        "driver": "GTiff",
-        "height": bands.shape[0],
-        "width": bands.shape[1],
-        "count": bands.shape[2],
-        "dtype": "uint8",
-        "interleave": "pixel",
-    }
-    if crs is not None:
-        profile["crs"] = crs
-    if transform is not None:
-        profile["transform"] = transform
-    with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
-        dst.write(np.moveaxis(bands, -1, 0))

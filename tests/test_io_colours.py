@@ -3,8 +3,8 @@ import pytest
 from matplotlib.figure import Figure
 
 from lossd.data import potsdam
-from lossd.data._visualize import colorize, overlay, plot_segmentation
 from lossd.errors import DataFormatError, InvalidOptionError
+from lossd.io.colours import colorize, overlay, plot_segmentation
 
 PALETTE = potsdam.PALETTE
 
