@@ -189,6 +189,7 @@ def _write_synthetic_geotiff(path: Path, size: int) -> None:
 def _raster_worker(args: dict, queue: "multiprocessing.Queue[dict]") -> None:
     from lossd.data.potsdam import INFO
     from lossd.engine.inference import InferenceOptions
+    from lossd.engine.inference_model import InferenceModel
     from lossd.engine.predict import FORMATS, Predictor, output_paths
     from lossd.models import build_model
 
@@ -200,15 +201,14 @@ def _raster_worker(args: dict, queue: "multiprocessing.Queue[dict]") -> None:
         batch_size=args["batch_size"],
         tta=args["tta"],
     )
-    predictor = Predictor(
+    inference = InferenceModel(
         model=model,
-        info=INFO,
         mean=(0.485, 0.456, 0.406),
         std=(0.229, 0.224, 0.225),
         options=options,
         device=torch.device("cpu"),
-        progress=True,
     )
+    predictor = Predictor(inference=inference, info=INFO, progress=True)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
     src = Path(args["src"])

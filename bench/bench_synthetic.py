@@ -26,7 +26,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from PIL import Image
 
-from lossd.data.synthetic import INFO, _tile_rng, generate_tile
+from lossd.data.synthetic import INFO, generate_tile
+from lossd.data.synthetic.prepare import tile_rng
 from lossd.io.colours import colorize
 
 
@@ -36,7 +37,7 @@ def bench(num_tiles: int, size: int) -> None:
     counts = np.zeros(INFO.num_classes, np.int64)
     wall, cpu = [], []
     for index in range(num_tiles):
-        rng = _tile_rng(0, "train", index)
+        rng = tile_rng(0, "train", index)
         start, start_cpu = time.perf_counter(), time.thread_time()
         image, mask = generate_tile(rng, size)
         wall.append(time.perf_counter() - start)
@@ -68,7 +69,7 @@ def figure(path: Path, size: int, num: int = 6) -> None:
     FigureCanvasAgg(fig)
     axes = fig.subplots(2, num)
     for index in range(num):
-        image, mask = generate_tile(_tile_rng(0, "train", index), size)
+        image, mask = generate_tile(tile_rng(0, "train", index), size)
         axes[0, index].imshow(image)
         axes[1, index].imshow(colorize(mask, INFO.palette), interpolation="nearest")
         axes[0, index].set_title(f"tile{index:05d}", fontsize=8)

@@ -16,10 +16,13 @@ Examples:
 import argparse
 import sys
 
-from lossd.engine.inference import BLEND_MODES, TTA_MODES, InferenceOptions
+from lossd.data.submission import SUBMISSION_DATASETS
+from lossd.engine.cli import add_inference_arguments, inference_options_from_args
 from lossd.engine.predict import FORMATS, Predictor, predict_paths, predict_submission
-from lossd.errors import InvalidOptionError, LossdError
-from lossd.results.submission import SUBMISSION_DATASETS
+from lossd.errors import LossdError
+
+# Whole rasters by sliding window by default (conf/inference keys, other defaults than eval).
+PREDICT_DEFAULTS = {"patch_size": [1024], "overlap": 0.25, "batch_size": 2}
 
 
 def _bands(text: str) -> list[int]:
@@ -40,26 +43,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--out", required=True, help="output folder (with --submission: the .zip to write)"
     )
-    parser.add_argument(
-        "--patch-size",
-        type=int,
-        nargs="+",
-        default=[1024],
-        metavar="N",
-        help="sliding-window size: N or H W (default 1024)",
-    )
-    parser.add_argument(
-        "--overlap", type=float, default=0.25, help="window overlap, fraction (default 0.25)"
-    )
-    parser.add_argument("--batch-size", type=int, default=2, help="windows per forward pass")
-    parser.add_argument("--blend", choices=BLEND_MODES, default="gaussian")
-    parser.add_argument(
-        "--tta",
-        choices=TTA_MODES,
-        default="none",
-        help="flip = GeoSeg 'lr' (h x v flips); d4 = flips x scales 0.75..1.5",
-    )
-    parser.add_argument("--scales", type=float, nargs="+", default=None, help="TTA scales")
+    add_inference_arguments(parser, PREDICT_DEFAULTS)
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--precision", default="32", help="32 | bf16 | fp16 (CUDA) | auto")
     parser.add_argument(
@@ -82,16 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     try:
-        if len(args.patch_size) > 2:
-            raise InvalidOptionError(f"--patch-size {args.patch_size}: expected N or H W")
-        options = InferenceOptions(
-            patch_size=tuple(args.patch_size) if len(args.patch_size) == 2 else args.patch_size[0],
-            overlap=args.overlap,
-            batch_size=args.batch_size,
-            blend=args.blend,
-            tta=args.tta,
-            scales=None if args.scales is None else tuple(args.scales),
-        )
+        options = inference_options_from_args(args)
         num_classes = None
         if args.submission is not None:
             from lossd.data import get_info

@@ -74,6 +74,7 @@ def make_cfg(tmp_path: Path, synthetic_root: Path) -> Iterator[Callable[..., Dic
     """Compose conf/train.yaml for a tiny CPU run writing into ``tmp_path``."""
 
     def factory(*overrides: str) -> DictConfig:
+        register_resolvers()  # resolvers and typed nodes (a test may have reset Hydra's store)
         GlobalHydra.instance().clear()
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             cfg = compose(

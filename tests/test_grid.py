@@ -55,7 +55,8 @@ def test_paper_grid_cells_carry_their_dataset_and_model_recipes() -> None:
         assert cfg.trainer.max_epochs == dataset_yaml.max_epochs
         assert cfg.model.lr == model_yaml.lr and cfg.model.backbone_lr == model_yaml.backbone_lr
         assert cfg.run_name == f"paper/{dataset}/{model}/lossd/seed0"
-        assert cfg.paths.results_dir == "./results/runs/paper"
+        # the record and the Hydra folder derive from one name (lossd.records.RunIdentity)
+        assert cfg.paths.results_dir == "./results/runs"
         assert cfg.experiment_name == "paper"
 
 
@@ -64,12 +65,12 @@ def test_synthetic_grid_settings() -> None:
     assert (cfg.dataset.tile_size, cfg.dataset.num_train, cfg.dataset.num_val) == (128, 80, 24)
     assert (cfg.dataset.batch_size, cfg.trainer.max_epochs) == (8, 5)
     assert cfg.dataset.root == "./data/synthetic_grid"
-    assert cfg.paths.results_dir == "./results/runs/synthetic_grid"
+    assert cfg.paths.results_dir == "./results/runs"
     assert cfg.metrics.diagnostics is True
     assert cfg.logger._target_ == "lossd.engine.loggers.NullLogger"
     assert cfg.run_name == "synthetic_grid/synthetic/fcn/lossd/seed0"
     losses = _compose("experiment=losses")
-    assert losses.paths.results_dir == "./results/runs/losses"
+    assert losses.run_name.startswith("losses/")
 
 
 def test_lambda_study_names_one_loss_per_weight_on_the_synthetic_grid_data() -> None:
@@ -82,7 +83,6 @@ def test_lambda_study_names_one_loss_per_weight_on_the_synthetic_grid_data() -> 
         assert cfg.loss.name == f"lossd_x{weight}"
         assert cfg.loss.objective.extra_weight == weight
         assert cfg.run_name == f"synthetic_lambda/synthetic/unetformer/lossd_x{weight}/seed0"
-        assert cfg.paths.results_dir == "./results/runs/synthetic_lambda"
         assert cfg.dataset == grid.dataset and cfg.trainer == grid.trainer
 
 
@@ -135,7 +135,8 @@ def _train(tmp_path: Path, synthetic_root: Path, *overrides: str, env: dict | No
 
 
 def _record_path(tmp_path: Path, loss: str, seed: int = 0) -> Path:
-    return tmp_path / "results" / "synthetic" / "unetformer" / loss / f"seed{seed}" / "metrics.json"
+    cell = Path("synthetic_grid", "synthetic", "unetformer", loss, f"seed{seed}", "metrics.json")
+    return tmp_path / "results" / cell
 
 
 @pytest.mark.slow
@@ -177,7 +178,9 @@ def test_basic_launcher_grid_keeps_finished_cells_and_skip_done_finishes_it(
     # The tables of the grid, through the CLI: one row, each value the record's mF1 in percent.
     tables = tmp_path / "tables"
     make_tables = runpy.run_path(str(ROOT / "scripts" / "make_tables.py"), run_name="make_tables")
-    make_tables["main"](["--runs", str(tmp_path / "results"), "--out", str(tables)])
+    make_tables["main"](
+        ["--runs", str(tmp_path / "results" / "synthetic_grid"), "--out", str(tables)]
+    )
     rows = [line for line in (tables / "main.md").read_text().splitlines() if "| Synthetic" in line]
     assert len(rows) == 1
     cells = [c.strip() for c in rows[0].strip("|").split("|")]

@@ -1,13 +1,15 @@
 from pathlib import Path
 
+import albumentations as A
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from lossd.data import SegmentationFolder, get_info
 from lossd.data.transforms import train_transform
 from lossd.errors import DataFormatError, DatasetNotFoundError, InvalidOptionError
-from lossd.io import write_mask
+from lossd.io import read_image, read_mask, write_mask
 from tests.conftest import write_prepared_split
 
 
@@ -26,8 +28,6 @@ def test_sample_types_shapes_and_pairing(root: Path) -> None:
     assert sample["mask"].dtype == torch.int64 and sample["mask"].shape == (32, 32)
     assert sample["name"] == "img002_0_0"
     # Without augmentation the mask is the file, pixel for pixel.
-    from lossd.io import read_mask
-
     expected = read_mask(root / "train" / "masks" / "img002_0_0.png")
     assert torch.equal(sample["mask"], torch.from_numpy(expected).long())
     # Default transform is ImageNet normalisation: a zero-mean-ish float image.
@@ -119,3 +119,40 @@ def test_mosaic_keeps_size_and_mixes_sources(root: Path) -> None:
 def test_unknown_dataset_lists_the_known_ones() -> None:
     with pytest.raises(InvalidOptionError, match="potsdam"):
         get_info("vaihingen2")
+
+
+def test_flip_copies_serve_each_patch_three_times_flipped_before_augmentation(
+    root: Path,
+) -> None:
+    plain = SegmentationFolder(root, "train", "potsdam", transform=A.Compose([]))
+    data = SegmentationFolder(
+        root, "train", "potsdam", transform=A.Compose([]), flip_copies=True, mosaic_ratio=0.0
+    )
+    assert len(plain) == 5 and len(data) == 15
+    epoch = [data[i] for i in range(len(data))]
+    names = [sample["name"] for sample in epoch]
+    assert len(set(names)) == 15
+    for i, stem in enumerate(f"img{j:03d}_0_0" for j in range(5)):
+        assert names[3 * i : 3 * i + 3] == [stem, f"{stem}+hflip", f"{stem}+vflip"]
+        image = read_image(root / "train" / "images" / f"{stem}.png")
+        mask = read_mask(root / "train" / "masks" / f"{stem}.png")
+        # The original's flips: PIL FLIP_LEFT_RIGHT and FLIP_TOP_BOTTOM (torchvision hflip/vflip).
+        expected = [
+            mask,
+            np.asarray(Image.fromarray(mask).transpose(Image.Transpose.FLIP_LEFT_RIGHT)),
+            np.asarray(Image.fromarray(mask).transpose(Image.Transpose.FLIP_TOP_BOTTOM)),
+        ]
+        assert np.array_equal(expected[1], mask[:, ::-1]) and not np.array_equal(expected[1], mask)
+        for k in range(3):
+            sample = epoch[3 * i + k]
+            assert np.array_equal(sample["mask"].numpy(), expected[k])
+        flipped = epoch[3 * i + 1]["image"].numpy().transpose(1, 2, 0)
+        assert np.array_equal(flipped, image[:, ::-1].astype(np.float32))
+    # Flip first, then augment: cropping the top-left corner of the left-right copy gives the
+    # mirrored top-right corner of the patch (cropping first would mirror the top-left one).
+    corner = SegmentationFolder(
+        root, "train", "potsdam", transform=A.Compose([A.Crop(0, 0, 8, 8)]), flip_copies=True
+    )
+    mask = read_mask(root / "train" / "masks" / "img000_0_0.png")
+    assert np.array_equal(corner[1]["mask"].numpy(), mask[:8, -8:][:, ::-1])
+    assert np.array_equal(corner[2]["mask"].numpy(), mask[-8:, :8][::-1])

@@ -8,7 +8,7 @@ import pytest
 from lossd.data import loveda, potsdam, uavid
 from lossd.data._labels import decode_colours, encode_colours
 from lossd.data.prepare import check_prepared, parse_patch_name, patch_grid, patch_name
-from lossd.data.prepare._grid import pad_patch, patch_options
+from lossd.data.prepare._grid import cut_patch, pad_patch, patch_options, region_grid
 from lossd.data.prepare._outputs import PatchOutputs
 from lossd.errors import DataFormatError, DatasetNotFoundError, InvalidOptionError
 from scripts.prepare_data import main
@@ -67,10 +67,48 @@ def test_pad_patch_pads_bottom_right_only():
     assert (padded[:2, :3] == 1).all() and (padded[2:] == 255).all() and (padded[:, 3] == 255).all()
 
 
+@pytest.mark.parametrize(
+    ("width", "cols", "first_width"),
+    [
+        (3840, [-256, 768, 1792, 2816], 768),  # 256 padding columns on the left
+        (4096, [0, 1024, 2048, 3072], 1024),
+    ],
+)
+def test_region_grid_is_geoseg_uavid_geometry(width, cols, first_width):
+    # GeoSeg tools/uavid_patch_split.py: pad to 4096 at the bottom-right, keep [-2048:, -4096:]
+    windows = region_grid(2160, width, (2048, 4096), (1024, 1024), (1024, 1024))
+    assert [(w.row, w.col) for w in windows] == [(r, c) for r in (112, 1136) for c in cols]
+    assert [w.width for w in windows[:4]] == [first_width, 1024, 1024, 1024]
+    assert all(w.height == 1024 for w in windows)
+
+
+def test_region_grid_skips_pure_padding_and_pads_a_short_source_on_top():
+    # 10×12 source, region 8×16: the patch column at -4 is pure padding and is skipped
+    windows = region_grid(10, 12, (8, 16), (4, 4), (4, 4))
+    assert [(w.row, w.col) for w in windows] == [(r, c) for r in (2, 6) for c in (0, 4, 8)]
+    # a region taller than the source: the first patch has 3 padding rows on top
+    windows = region_grid(3, 4, (6, 4), (4, 4), (4, 4))
+    assert [(w.row, w.col, w.height, w.width) for w in windows] == [(-3, 0, 1, 4), (1, 0, 2, 4)]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_cut_patch_matches_pad_patch_and_pads_top_left(seed):
+    rng = np.random.default_rng(seed)
+    array = rng.integers(0, 200, (9, 13, 3), dtype=np.uint8)
+    row, col = int(rng.integers(0, 9)), int(rng.integers(0, 13))
+    cut = cut_patch(array, row, col, (5, 6), 255)
+    assert np.array_equal(cut, pad_patch(array[row : row + 5, col : col + 6], (5, 6), 255))
+    shifted = cut_patch(array, -2, -3, (5, 6), 7)  # 2 padding rows on top, 3 columns left
+    assert (shifted[:2] == 7).all() and (shifted[:, :3] == 7).all()
+    assert np.array_equal(shifted[2:, 3:], array[:3, :3])
+
+
 def test_patch_names_round_trip_with_underscored_stems():
     assert patch_name("top_potsdam_2_10", 1024, 0) == "top_potsdam_2_10_1024_0"
     assert parse_patch_name("top_potsdam_2_10_1024_0.tif") == ("top_potsdam_2_10", 1024, 0)
     assert parse_patch_name("seq1_000100_2048_3072") == ("seq1_000100", 2048, 3072)
+    assert patch_name("seq1_000000", 112, -256) == "seq1_000000_112_-256"
+    assert parse_patch_name("seq1_000000_112_-256.png") == ("seq1_000000", 112, -256)
     with pytest.raises(InvalidOptionError, match="not a patch name"):
         parse_patch_name("image.png")
 

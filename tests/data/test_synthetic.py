@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from lossd.data import potsdam, synthetic
+from lossd.data import potsdam
 from lossd.data.synthetic import (
     GENERATOR_VERSION,
     INFO,
@@ -13,6 +13,7 @@ from lossd.data.synthetic import (
     plot_sample,
     prepare_synthetic,
 )
+from lossd.data.synthetic import prepare as synthetic_prepare
 from lossd.errors import InvalidOptionError, OutputExistsError
 from lossd.io import read_image, read_mask
 
@@ -141,6 +142,14 @@ def test_prepare_is_idempotent(tmp_path):
     assert _mtimes(root) == before
 
 
+def test_two_runs_write_identical_bytes(tmp_path):
+    first = prepare_synthetic(tmp_path / "a", **SMALL)
+    second = prepare_synthetic(tmp_path / "b", **SMALL)
+    assert _files(first) == _files(second)
+    for name in _files(first):
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
 def test_tiles_do_not_change_when_counts_change(tmp_path):
     small = prepare_synthetic(tmp_path / "a", **SMALL)
     large = prepare_synthetic(tmp_path / "b", **{**SMALL, "num_train": 5, "num_val": 0})
@@ -160,7 +169,7 @@ def test_prepare_regenerates_when_parameters_change(tmp_path):
 
 def test_prepare_regenerates_when_the_generator_changes(tmp_path, monkeypatch):
     root = prepare_synthetic(tmp_path / "data", **SMALL)
-    monkeypatch.setattr(synthetic, "GENERATOR_VERSION", GENERATOR_VERSION + 1)
+    monkeypatch.setattr(synthetic_prepare, "GENERATOR_VERSION", GENERATOR_VERSION + 1)
     prepare_synthetic(root, **SMALL)
     assert json.loads((root / "meta.json").read_text())["generator_version"] == (
         GENERATOR_VERSION + 1
@@ -168,7 +177,7 @@ def test_prepare_regenerates_when_the_generator_changes(tmp_path, monkeypatch):
 
 
 def _fail_on_third_call(monkeypatch):
-    real = synthetic.generate_tile
+    real = synthetic_prepare.generate_tile
     calls = []
 
     def flaky(rng, size=256):
@@ -177,7 +186,7 @@ def _fail_on_third_call(monkeypatch):
             raise RuntimeError("generator crashed")
         return real(rng, size)
 
-    monkeypatch.setattr(synthetic, "generate_tile", flaky)
+    monkeypatch.setattr(synthetic_prepare, "generate_tile", flaky)
 
 
 def test_failure_midway_leaves_nothing(tmp_path, monkeypatch):

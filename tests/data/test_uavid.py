@@ -1,18 +1,20 @@
-"""UAVid preparation: both frame widths, every class colour, patch geometry, bad input."""
+"""UAVid preparation: GeoSeg's bottom region, both frame widths, every class, bad input."""
 
 import json
+import re
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from lossd.data import uavid
+from lossd.data import SegmentationFolder, uavid
 from lossd.data.prepare import prepare_uavid
-from lossd.errors import DataFormatError, DatasetNotFoundError
+from lossd.errors import DataFormatError, DatasetNotFoundError, OutputExistsError
 from lossd.io import read_image, read_mask
-from tests.data.uavid import RELEASE, write_uavid
+from tests.data.uavid import RELEASE, region, write_full_frames, write_uavid
 
 PATCH = 64  # 1024 / 16: with frames scaled by 1/16 the real patch geometry is kept
+REGION = region(16)  # (128, 256): GeoSeg's 2048×4096 scaled by 1/16
 
 
 @pytest.fixture
@@ -20,7 +22,25 @@ def fake(tmp_path):
     return write_uavid(tmp_path / "raw", scale=16)
 
 
-def stitch(split_dir, source, folder, channels=None):
+def geoseg_region(frame, fill, rows, cols):
+    """GeoSeg by hand: pad at the top/left to ``cols`` columns, keep the bottom ``rows`` rows."""
+    pad_cols = max(cols - frame.shape[1], 0)
+    widths = [(0, 0), (pad_cols, 0)] + [(0, 0)] * (frame.ndim - 2)
+    return np.pad(frame, widths, constant_values=fill)[-rows:, -cols:]
+
+
+def stitch_region(split_dir, source, folder, rows, cols, channels=None):
+    """Paste a frame's patches onto a canvas of the kept region (frame offsets shifted)."""
+    top, left = source["height"] - rows, source["width"] - cols
+    canvas = np.full((rows, cols) + ((channels,) if channels else ()), 77, np.uint8)
+    for patch in source["patches"]:
+        data = (read_image if channels else read_mask)(split_dir / folder / f"{patch['name']}.png")
+        r, c = patch["row"] - top, patch["col"] - left
+        canvas[r : r + data.shape[0], c : c + data.shape[1]] = data
+    return canvas
+
+
+def stitch_whole(split_dir, source, folder, channels=None):
     shape = (source["height"], source["width"]) + ((channels,) if channels else ())
     canvas = np.full(shape, 77, np.uint8)
     for patch in source["patches"]:
@@ -34,45 +54,122 @@ def stitch(split_dir, source, folder, channels=None):
     return canvas
 
 
-def test_frames_of_both_widths_stitch_back_pixel_by_pixel(fake, tmp_path):
+def test_train_val_keep_the_bottom_region_and_test_stays_whole(fake, tmp_path):
     dst = tmp_path / "out"
-    summary = prepare_uavid(fake.root, dst, patch_size=PATCH, progress=False)
-    # 135×240 -> 3×4 patches, 135×256 -> 3×4 patches (as 2160×3840 and 2160×4096 with 1024)
-    assert {s: summary[s].patches for s in summary} == {"train": 36, "val": 24, "test": 24}
-    for split in ("train", "val", "test"):
+    summary = prepare_uavid(fake.root, dst, patch_size=PATCH, region=REGION, progress=False)
+    # train/val: 2×4 tiles per frame (GeoSeg's 8 of 1024²); test: 3×4 covering the frame
+    assert {s: summary[s].patches for s in summary} == {"train": 24, "val": 16, "test": 24}
+    for split in ("train", "val"):
         meta = json.loads((dst / split / "meta.json").read_text())
+        assert meta["preparation_version"] == 2 and meta["options"]["region"] == [128, 256]
         assert [s["stem"] for s in meta["sources"]] == fake.stems(split)
         for source in meta["sources"]:
             stem = source["stem"]
             assert (source["height"], source["width"]) == fake.images[stem].shape[:2]
-            assert [p["row"] for p in source["patches"]][::4] == [0, 64, 128]
-            widths = [p["width"] for p in source["patches"][:4]]
-            assert widths == ([64, 64, 64, 48] if source["width"] == 240 else [64] * 4)
-            assert np.array_equal(stitch(dst / split, source, "images", 3), fake.images[stem])
-            if split == "test":
-                assert not (dst / "test" / "masks").exists()
-                continue
-            masks = stitch(dst / split, source, "masks")
-            assert np.array_equal(masks, fake.classes[stem])
-            assert set(np.unique(masks)) == set(range(8))
-    assert (dst / "train" / "images" / "seq1_000100_128_192.png").is_file()
+            assert [p["row"] for p in source["patches"]] == [7] * 4 + [71] * 4  # 135 - 128
+            cols = [p["col"] for p in source["patches"][:4]]
+            narrow = source["width"] == 240
+            assert cols == ([-16, 48, 112, 176] if narrow else [0, 64, 128, 192])
+            assert source["patches"][0]["width"] == (48 if narrow else 64)  # source columns
+            image = stitch_region(dst / split, source, "images", *REGION, channels=3)
+            assert np.array_equal(image, geoseg_region(fake.images[stem], 0, *REGION))
+            masks = stitch_region(dst / split, source, "masks", *REGION)
+            assert np.array_equal(masks, geoseg_region(fake.classes[stem], 255, *REGION))
+            assert (masks[:, :16] == 255).all() if narrow else (masks != 255).all()
+            assert set(np.unique(masks)) - {255} == set(range(8))
+    assert (dst / "train" / "images" / "seq1_000000_7_-16.png").is_file()
+    assert (dst / "train" / "masks" / "seq1_000100_71_176.png").is_file()
+    meta = json.loads((dst / "test" / "meta.json").read_text())
+    assert "region" not in meta["options"]  # the test split is cut as before
+    for source in meta["sources"]:
+        assert [p["row"] for p in source["patches"]][::4] == [0, 64, 128]
+        widths = [p["width"] for p in source["patches"][:4]]
+        assert widths == ([64, 64, 64, 48] if source["width"] == 240 else [64] * 4)
+        image = stitch_whole(dst / "test", source, "images", 3)
+        assert np.array_equal(image, fake.images[source["stem"]])
+    assert not (dst / "test" / "masks").exists()
     assert meta["sources"][0]["files"]["image"] == f"{RELEASE}/uavid_test/seq21/Images/000000.png"
+
+
+@pytest.mark.slow
+def test_full_size_frames_give_geoseg_8_tiles_of_the_bottom_2048_rows(tmp_path):
+    fake = write_full_frames(tmp_path / "raw")
+    dst = tmp_path / "out"
+    summary = prepare_uavid(fake.root, dst, splits=["train"], progress=False)  # defaults
+    assert summary["train"].patches == 16
+    meta = json.loads((dst / "train" / "meta.json").read_text())
+    for source in meta["sources"]:
+        stem, width = source["stem"], source["width"]
+        expected_cols = [-256, 768, 1792, 2816] if width == 3840 else [0, 1024, 2048, 3072]
+        offsets = [(p["row"], p["col"]) for p in source["patches"]]
+        assert offsets == [(r, c) for r in (112, 1136) for c in expected_cols]
+        # GeoSeg tools/uavid_patch_split.py by hand: pad to 4096 columns at the left, keep
+        # [-2048:, -4096:], tiles k = 0..7 row-major at stride 1024.
+        image = geoseg_region(fake.images[stem], 0, 2048, 4096)
+        mask = geoseg_region(fake.classes[stem], 255, 2048, 4096)
+        for k, (row, col) in enumerate(offsets):
+            name = f"{stem}_{row}_{col}.png"
+            y, x = (k // 4) * 1024, (k % 4) * 1024
+            tile = read_image(dst / "train" / "images" / name)
+            assert np.array_equal(tile, image[y : y + 1024, x : x + 1024])
+            masks = read_mask(dst / "train" / "masks" / name)
+            assert np.array_equal(masks, mask[y : y + 1024, x : x + 1024])
+        left = read_mask(dst / "train" / "masks" / f"{stem}_112_{expected_cols[0]}.png")
+        left_image = read_image(dst / "train" / "images" / f"{stem}_112_{expected_cols[0]}.png")
+        if width == 3840:  # 256 padding columns: ignore in the mask, 0 in the image
+            assert (left[:, :256] == 255).all() and (left[:, 256:] != 255).all()
+            assert (left_image[:, :256] == 0).all()
+            assert np.array_equal(left_image[:, 256:], fake.images[stem][112:1136, :768])
+        else:
+            assert (left != 255).all()
 
 
 def test_overlapping_stride_patches_agree(fake, tmp_path):
     dst = tmp_path / "out"
     prepare_uavid(
-        fake.root, dst, splits=["val"], patch_size=(48, 64), stride=(40, 50), progress=False
+        fake.root,
+        dst,
+        splits=["val"],
+        patch_size=(48, 64),
+        stride=(40, 50),
+        region=REGION,
+        progress=False,
     )
     meta = json.loads((dst / "val" / "meta.json").read_text())
     source = meta["sources"][0]
     rows = sorted({p["row"] for p in source["patches"]})
     cols = sorted({p["col"] for p in source["patches"]})
-    assert rows == [0, 40, 80, 120] and cols == [0, 50, 100, 150, 200]  # 135×256 frame
+    assert rows == [7, 47, 87] and cols == [0, 50, 100, 150, 200]  # 128×256 region of 135×256
+    frame = fake.classes[source["stem"]]
     for patch in source["patches"]:
         mask = read_mask(dst / "val" / "masks" / f"{patch['name']}.png")
         r, c, h, w = patch["row"], patch["col"], patch["height"], patch["width"]
-        assert np.array_equal(mask[:h, :w], fake.classes[source["stem"]][r : r + h, c : c + w])
+        assert np.array_equal(mask[:h, :w], frame[r : r + h, c : c + w])
+        assert (mask[:, w:] == 255).all()  # right padding past column 255
+
+
+def test_old_preparation_is_refused_with_the_command_to_redo_it(fake, tmp_path):
+    dst = tmp_path / "out"
+    prepare_uavid(fake.root, dst, patch_size=PATCH, region=REGION, progress=False)
+    for split in ("train", "test"):  # as lossd's preparation version 1 wrote them
+        path = dst / split / "meta.json"
+        meta = json.loads(path.read_text())
+        del meta["preparation_version"]
+        meta["options"].pop("region", None)
+        path.write_text(json.dumps(meta))
+    message = (
+        r"UAVid train patches of preparation version 1.*12 tiles.*version 2 cuts 8 tiles per "
+        r"frame from the bottom 2048 rows.*python scripts/prepare_data\.py uavid --src .*raw "
+        rf"--dst {re.escape(str(dst))} --splits train"
+    )
+    with pytest.raises(OutputExistsError, match=message):
+        prepare_uavid(fake.root, dst, patch_size=PATCH, region=REGION, progress=False)
+    with pytest.raises(DataFormatError, match=message):
+        SegmentationFolder(dst, ["val", "train"], "uavid")
+    assert len(SegmentationFolder(dst, "val", "uavid")) == 16
+    assert len(SegmentationFolder(dst, "test", "uavid", require_masks=False)) == 24
+    summary = prepare_uavid(fake.root, dst, splits=["test"], patch_size=PATCH, progress=False)
+    assert summary["test"].files_written == 0  # a version-1 test split is still valid
 
 
 def test_colour_decoding_matches_the_documented_order():
@@ -87,12 +184,14 @@ def test_unknown_colour_reported_or_ignored(fake, tmp_path):
     label[10:12, 20:25] = (10, 20, 30)
     Image.fromarray(label).save(label_path)
     with pytest.raises(DataFormatError, match=r"000100\.png.*\(10, 20, 30\) \(10 px\)"):
-        prepare_uavid(fake.root, tmp_path / "out", patch_size=PATCH, progress=False)
+        prepare_uavid(fake.root, tmp_path / "out", patch_size=PATCH, region=REGION,
+                      progress=False)  # fmt: skip
     assert not (tmp_path / "out").exists()
-    prepare_uavid(fake.root, tmp_path / "out", splits=["val"], patch_size=PATCH,
+    prepare_uavid(fake.root, tmp_path / "out", splits=["val"], patch_size=PATCH, region=REGION,
                   unknown_colour="ignore", progress=False)  # fmt: skip
-    mask = read_mask(tmp_path / "out" / "val" / "masks" / "seq16_000100_0_0.png")
-    assert (mask[10:12, 20:25] == 255).all() and mask[9, 20] == fake.classes["seq16_000100"][9, 20]
+    # the first tile starts at frame row 7 (135 - 128): frame rows 10..11 are tile rows 3..4
+    mask = read_mask(tmp_path / "out" / "val" / "masks" / "seq16_000100_7_0.png")
+    assert (mask[3:5, 20:25] == 255).all() and mask[2, 20] == fake.classes["seq16_000100"][9, 20]
 
 
 def test_bad_layouts_are_named(fake, tmp_path):
@@ -112,18 +211,19 @@ def test_size_mismatch_and_truncated_label_leave_nothing(fake, tmp_path):
     with pytest.raises(
         DataFormatError, match=r"is 135×256 px but its label .*000000\.png' is 135×240"
     ):
-        prepare_uavid(fake.root, dst, patch_size=PATCH, progress=False)
+        prepare_uavid(fake.root, dst, patch_size=PATCH, region=REGION, progress=False)
     assert not dst.exists()
     label_path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
     with pytest.raises(DataFormatError, match=r"seq2/Labels/000000\.png"):
-        prepare_uavid(fake.root, dst, patch_size=PATCH, progress=False)
+        prepare_uavid(fake.root, dst, patch_size=PATCH, region=REGION, progress=False)
     assert not dst.exists()
 
 
 @pytest.mark.slow
 def test_two_workers_give_the_same_files_and_undo_on_failure(fake, tmp_path):
-    one = prepare_uavid(fake.root, tmp_path / "one", patch_size=PATCH, workers=1, progress=False)
-    two = prepare_uavid(fake.root, tmp_path / "two", patch_size=PATCH, workers=2, progress=False)
+    options = {"patch_size": PATCH, "region": REGION, "progress": False}
+    one = prepare_uavid(fake.root, tmp_path / "one", workers=1, **options)
+    two = prepare_uavid(fake.root, tmp_path / "two", workers=2, **options)
     assert one == {k: v.__class__(**{**vars(v), "path": one[k].path}) for k, v in two.items()}
     for split in one:
         meta_one = json.loads((tmp_path / "one" / split / "meta.json").read_text())
@@ -131,5 +231,5 @@ def test_two_workers_give_the_same_files_and_undo_on_failure(fake, tmp_path):
         assert meta_one["sources"] == meta_two["sources"]
     (fake.root / RELEASE / "uavid_test" / "seq42" / "Images" / "000000.png").write_bytes(b"junk")
     with pytest.raises(DataFormatError, match=r"seq42/Images/000000\.png"):
-        prepare_uavid(fake.root, tmp_path / "three", patch_size=PATCH, workers=2, progress=False)
+        prepare_uavid(fake.root, tmp_path / "three", workers=2, **options)
     assert not (tmp_path / "three").exists()

@@ -3,8 +3,10 @@
 ``uavid_v1.5_official_release_image/uavid_{train,val,test}/seqN/Images/<frame>.png`` with
 ``Labels/<frame>.png`` colour labels for train and val. Frames have both real aspect ratios,
 2160×3840 and 2160×4096, scaled down by ``scale`` (16 keeps the real patch geometry exactly
-with 64-px patches: 135 = 2×64 + 7 like 2160 = 2×1024 + 112; 240 = 3×64 + 48; 256 = 4×64).
-Every label holds every class colour.
+with 64-px patches and the region :func:`region` = 128×256 kept of train/val frames:
+135 = 2×64 + 7 like 2160 = 2×1024 + 112; 240 = 256 - 16 like 3840 = 4096 - 256; 256 = 4×64).
+Every label holds every class colour. :func:`write_full_frames` writes two frames of the real
+sizes, for the checks that must see GeoSeg's exact geometry.
 """
 
 from dataclasses import dataclass, field
@@ -47,6 +49,11 @@ def class_map(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     return classes
 
 
+def region(scale: int) -> tuple[int, int]:
+    """GeoSeg's kept region of 2048×4096 (tools/uavid_patch_split.py L134) scaled by 1/scale."""
+    return 2048 // scale, 4096 // scale
+
+
 def write_uavid(root: Path, scale: int = 16, seed: int = 0) -> FakeUAVid:
     """Write the fake release below ``root``; return what was written."""
     rng = np.random.default_rng(seed)
@@ -66,4 +73,33 @@ def write_uavid(root: Path, scale: int = 16, seed: int = 0) -> FakeUAVid:
             classes = class_map(rng, height, width)
             Image.fromarray(palette[classes], "RGB").save(seq_dir / "Labels" / f"{frame}.png")
             fake.classes[stem] = classes
+    return fake
+
+
+def write_full_frames(root: Path, seed: int = 0) -> FakeUAVid:
+    """Two labelled train frames of the real sizes: seq1 2160×3840 and seq2 2160×4096.
+
+    The image encodes each pixel's position (a misplaced tile cannot match); labels are
+    64-px blocks of random classes. Fast PNG compression keeps the files quick to write.
+    """
+    rng = np.random.default_rng(seed)
+    fake = FakeUAVid(root)
+    palette = np.asarray(uavid.PALETTE, dtype=np.uint8)
+    for seq, width in (("seq1", 3840), ("seq2", 4096)):
+        seq_dir = root / RELEASE / "uavid_train" / seq
+        (seq_dir / "Images").mkdir(parents=True, exist_ok=True)
+        (seq_dir / "Labels").mkdir(exist_ok=True)
+        rows, cols = np.mgrid[0:2160, 0:width]
+        image = np.stack([rows % 251, cols % 253, (rows // 251 * 17 + cols // 253) % 256], -1)
+        image = image.astype(np.uint8)
+        blocks = rng.integers(0, 8, (2160 // 64 + 1, width // 64 + 1), dtype=np.uint8)
+        classes = np.kron(blocks, np.ones((64, 64), np.uint8))[:2160, :width].copy()
+        classes[-1, -8:] = np.arange(8, dtype=np.uint8)
+        Image.fromarray(image, "RGB").save(seq_dir / "Images" / "000000.png", compress_level=1)
+        Image.fromarray(palette[classes], "RGB").save(
+            seq_dir / "Labels" / "000000.png", compress_level=1
+        )
+        fake.images[f"{seq}_000000"] = image
+        fake.classes[f"{seq}_000000"] = classes
+        fake.split_of[f"{seq}_000000"] = "train"
     return fake

@@ -12,7 +12,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 from timm.models import _registry as timm_registry
 
-from lossd.engine.checkpoint import save_checkpoint
+from lossd.engine.checkpoint import CheckpointMeta, save_checkpoint
 from lossd.engine.config import register_resolvers
 from lossd.engine.evaluate import evaluate
 from lossd.engine.inference import InferenceOptions
@@ -48,16 +48,26 @@ def write_checkpoint(
     num_classes: int = 6,
     drop: tuple[str, ...] = (),
 ) -> Path:
-    """A checkpoint in the training format (save_checkpoint) without the entries in ``drop``."""
-    state: dict[str, Any] = {
-        "model": dict(model or {}),
+    """A checkpoint in the training format whose metadata block lacks the entries in ``drop``."""
+    meta: dict[str, Any] = {
+        "version": CheckpointMeta.VERSION,
         "model_name": model_name,
         "num_classes": num_classes,
-        "config": dict(config),
-        "trainer": {"epoch": 1, "best_epoch": 1},
+        "dataset": (config.get("dataset") or {}).get("name", "?"),
+        "class_names": [],
+        "net": (config.get("model") or {}).get("net") or {},
+        "mean": [0.485, 0.456, 0.406],
+        "std": [0.229, 0.224, 0.225],
         "fingerprint": "test",
+        "config": dict(config),
+        "wandb_run_id": None,
     }
-    return save_checkpoint(path, {k: v for k, v in state.items() if k not in drop})
+    state: dict[str, Any] = {
+        "model": dict(model or {}),
+        "trainer": {"epoch": 1, "best_epoch": 1},
+        "meta": {k: v for k, v in meta.items() if k not in drop},
+    }
+    return save_checkpoint(path, state)
 
 
 def eval_config(tmp_path: Path, checkpoint: Path, *overrides: str) -> DictConfig:
@@ -92,8 +102,8 @@ def test_a_checkpoint_lacking_required_entries_names_them(tmp_path: Path) -> Non
     )
     with pytest.raises(
         CheckpointError,
-        match=rf"checkpoint '{re.escape(str(path))}' lacks \['model_name', 'num_classes'\]; "
-        r"expected a checkpoint written by scripts/train\.py",
+        match=rf"checkpoint '{re.escape(str(path))}' lacks \['model_name', 'num_classes'\] in "
+        r"its 'meta' block; expected a checkpoint written by scripts/train\.py",
     ):
         load_model_from_checkpoint(path)
 
@@ -113,8 +123,8 @@ def test_a_checkpoint_without_a_network_target_cannot_be_rebuilt(
     path = write_checkpoint(tmp_path / "best.ckpt", config)
     with pytest.raises(
         CheckpointError,
-        match=rf"checkpoint '{re.escape(str(path))}' has no config\['model'\]\['net'\] with a "
-        r"_target_; cannot rebuild its network",
+        match=rf"checkpoint '{re.escape(str(path))}' has no network config with a _target_ in "
+        r"its 'meta' block; cannot rebuild its network",
     ):
         load_model_from_checkpoint(path)
 

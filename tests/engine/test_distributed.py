@@ -55,7 +55,7 @@ def test_two_process_training_writes_one_record_with_exact_validation(
     # The validation metrics of the 2-process run (each rank scored half of the tiles, the
     # counts were summed) equal a single-process evaluation of the same weights.
     checkpoint = load_checkpoint(tmp_path / "out" / "checkpoints" / "last.ckpt")
-    net_kwargs = {k: v for k, v in checkpoint["config"]["model"]["net"].items() if k != "_target_"}
+    net_kwargs = {k: v for k, v in checkpoint["meta"]["net"].items() if k != "_target_"}
     model = build_model(**net_kwargs)
     model.load_state_dict(checkpoint["model"])
     model.eval()

@@ -17,7 +17,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
 from lossd.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from lossd.engine.checkpoint import save_checkpoint
+from lossd.engine.checkpoint import CheckpointMeta, save_checkpoint
 from lossd.engine.config import build, register_resolvers, to_container
 from lossd.engine.evaluate import dataset_config, evaluate
 from lossd.engine.model_io import load_model_from_checkpoint
@@ -62,15 +62,9 @@ def make_checkpoint(
         for name, parameter in model.named_parameters():
             if "score" in name:
                 parameter.normal_(0.0, 0.5)
-    state = {
-        "model": model.state_dict(),
-        "model_name": cfg.model.name,
-        "num_classes": int(cfg.dataset.num_classes),
-        "config": to_container(cfg),
-        "trainer": {"epoch": 3, "best_epoch": 2},
-        "fingerprint": "test",
-    }
-    return save_checkpoint(path, state)
+    meta = CheckpointMeta.from_config(to_container(cfg), "test")
+    state = {"model": model.state_dict(), "trainer": {"epoch": 3, "best_epoch": 2}}
+    return save_checkpoint(path, meta.into(state))
 
 
 @pytest.fixture(scope="module")

@@ -47,7 +47,7 @@ def predictor(checkpoint) -> Predictor:
 
 def _in_memory(predictor: Predictor, image: np.ndarray) -> np.ndarray:
     """Reference: the whole image as one tensor through predict_logits (no raster windows)."""
-    tensor = predictor.normalize(np.moveaxis(image, -1, 0))
+    tensor = predictor.inference.normalize(np.moveaxis(image, -1, 0))
     # The normalisation is ImageNet's, as in training (numpy in float64 for comparison).
     mean = np.array([0.485, 0.456, 0.406]) * 255
     std = np.array([0.229, 0.224, 0.225]) * 255

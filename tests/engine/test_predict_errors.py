@@ -12,6 +12,7 @@ import rasterio
 from rasterio.errors import RasterioError
 
 from lossd.engine.inference import WindowGrid
+from lossd.engine.inference_model import InferenceModel
 from lossd.engine.predict import Predictor, predict_paths
 from lossd.errors import DataFormatError, DatasetNotFoundError, InvalidOptionError
 from lossd.io import write_image
@@ -196,12 +197,11 @@ def test_unknown_or_no_format_is_refused(tmp_path: Path, predictor: Predictor) -
 def test_normalisation_for_another_band_count(predictor: Predictor) -> None:
     expected = "normalisation has 4 means and 4 stds for a network taking 3 bands"
     with pytest.raises(InvalidOptionError, match=f"^{re.escape(expected)}$"):
-        dataclasses.replace(predictor, mean=(0.5,) * 4, std=(0.25,) * 4)
+        dataclasses.replace(predictor.inference, mean=(0.5,) * 4, std=(0.25,) * 4)
     expected = "normalisation has 3 means and 1 stds for a network taking 3 bands"
     with pytest.raises(InvalidOptionError, match=f"^{re.escape(expected)}$"):
-        Predictor(
+        InferenceModel(
             model=predictor.model,
-            info=predictor.info,
             mean=(0.5, 0.5, 0.5),
             std=(0.25,),
             options=OPTIONS,

@@ -59,7 +59,7 @@ def test_training_run_writes_record_checkpoints_and_wandb_folder(
         assert on_disk["metrics"]["mIoU"] == pytest.approx(record["metrics"]["mIoU"])
     # Best and last checkpoints load and describe the run.
     last = load_checkpoint(out / "checkpoints" / "last.ckpt")
-    assert last["trainer"]["epoch"] == 2 and last["model_name"] == "unetformer"
+    assert last["trainer"]["epoch"] == 2 and last["meta"]["model_name"] == "unetformer"
     assert load_checkpoint(out / "checkpoints" / "best.ckpt")["trainer"]["best_epoch"] >= 1
     # The offline W&B run holds the validation metrics, the per-class table and the overlays.
     wandb_dir = Path(record["wandb"]["dir"])

@@ -4,7 +4,13 @@ Slow on purpose: one class at a time, ``max_iter`` rounds of 4-neighbour erosion
 distance map, and torch autograd through the straight-through mask ``m = h + (p - p.detach())``.
 It shares no code with ``lossd.losses`` and serves as the oracle of the tests and the benchmark.
 The ``ignore_index`` switch follows docs/lossd.md, "Beyond the reference": ignore pixels count
-as "not c" for the distance maps and are left out of the mean.
+as "not c" for the distance maps and, with ``ignore_mode="exclude"``, are left out of the mean
+and of the classes taken. ``ignore_mode="authors"`` is the authors' code, which has no ignore
+handling (qwqwqer233/Lossd lossd.py@86ed3c0): the ground-truth mask of class c is
+``target == c`` (line 162), so an ignore pixel is background for every class; the mean runs
+over every pixel (line 177, ``norm_diff.mean()``); the classes taken are those of
+``pred_class.unique()`` and ``target.unique()`` (lines 144-149), so a class predicted only on
+ignore pixels is taken too.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ def naive_lossd(
     max_iter: int = 50,
     reduction: str = "mean",
     ignore_index: int | None = None,
+    ignore_mode: str = "exclude",
 ) -> Tensor:
     """Lossd by the book; differentiable w.r.t. ``logits`` through torch autograd."""
     num_classes = logits.shape[1]
@@ -59,26 +66,30 @@ def naive_lossd(
     hard = F.one_hot(pred, num_classes).permute(0, 3, 1, 2).float()
     mask = hard + (prob - prob.detach())
 
+    if ignore_mode not in ("authors", "exclude"):
+        raise ValueError(f"ignore_mode={ignore_mode!r}")
     if ignore_index is None:
         valid = torch.ones_like(target, dtype=torch.bool)
     else:
         valid = target != ignore_index
+    # Pixels in the mean and whose prediction selects the classes taken.
+    counted = valid if ignore_mode == "exclude" else torch.ones_like(valid)
 
     total = None
     taken = 0
     for c, weight in zip(class_list, weights, strict=True):
         # Step 5: a class is taken if it occurs in the prediction or the target.
-        if not (bool((pred[valid] == c).any()) or bool((target[valid] == c).any())):
+        if not (bool((pred[counted] == c).any()) or bool((target[valid] == c).any())):
             continue
         taken += 1
         # Step 3: signed map.
         region = (target == c) & valid
         pos = naive_truncated_distance(region, max_iter)
         full = pos - naive_truncated_distance(~region, max_iter)
-        # Step 4: per-class term, normalised, mean over the (valid) pixels.
+        # Step 4: per-class term, normalised, mean over the counted pixels.
         diff = torch.abs(mask[:, c] * full - pos)
         normalised = torch.log1p(diff + 1e-6) / math.log1p(max_iter)
-        term = weight * normalised[valid].mean()
+        term = weight * normalised[counted].mean()
         total = term if total is None else total + term
     if total is None:
         return 0 * logits.sum()

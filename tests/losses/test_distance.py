@@ -317,6 +317,149 @@ def test_all_pixels_ignored_gives_zero():
     assert float(value.detach()) == 0.0 and value.requires_grad
 
 
+# --- ignore_mode="authors": ignored pixels are background and stay in the mean ------------------
+
+
+def n_of(d):
+    """The normaliser of docs/lossd.md, step 4, for max_iter = 50."""
+    return math.log1p(d + 1e-6) / math.log1p(50)
+
+
+def ignored_blocks(seed):
+    target = blob_target(2, 4, 13, 17, seed=seed)
+    target[0, 4:9, 5:11] = 255
+    target[1, 0, :] = 255
+    target[1, 7:, 12:] = 255
+    return target, noisy_logits(target.clamp(max=3), 4, seed=seed + 1, noise=2.5)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_authors_ignore_mode_matches_naive(reduction):
+    target, logits = ignored_blocks(seed=41)
+    ignored = target == 255
+    # the prediction on the ignored pixels is varied (a real test of their terms)
+    assert logits.argmax(1)[ignored].unique().numel() == 4
+    assert_matches_naive(
+        logits, target, ignore_index=255, ignore_mode="authors", reduction=reduction
+    )
+
+
+def test_authors_ignore_mode_with_class_subsets_and_weights_matches_naive():
+    target, logits = ignored_blocks(seed=43)
+    options = {"classes": [3, 1], "class_weights": [0.5, 2.0], "max_iter": 4}
+    assert_matches_naive(logits, target, ignore_index=255, ignore_mode="authors", **options)
+    # an ignore value inside the class range: class 0's pixels are background for class 0 too
+    target = target.masked_fill(target == 255, 2)
+    assert_matches_naive(logits, target, ignore_index=0, ignore_mode="authors", max_iter=3)
+
+
+def test_a_class_predicted_only_on_ignored_pixels_is_taken_in_authors_mode():
+    target = blob_target(2, 3, 12, 12, seed=45)  # classes 0..2 only
+    target[:, 4:8, 4:8] = 255
+    logits = noisy_logits(target.clamp(max=2), 4, seed=46, noise=0.3)
+    logits[:, 3][target == 255] = 4.0  # class 3: predicted on the ignored block only
+    pred = logits.argmax(1)
+    assert (pred[target != 255] != 3).all() and (pred[target == 255] == 3).all()
+    authors = assert_matches_naive(logits, target, ignore_index=255, ignore_mode="authors")
+    exclude = assert_matches_naive(logits, target, ignore_index=255, ignore_mode="exclude")
+    assert float(authors[0]) != pytest.approx(float(exclude[0]), rel=1e-3)
+    # class 3 alone: not taken when ignored pixels are excluded (a graph-keeping zero)
+    only3 = {"classes": [3], "ignore_index": 255}
+    assert float(DistanceLoss(4, ignore_mode="exclude", **only3)(logits, target)) == 0.0
+    assert float(DistanceLoss(4, ignore_mode="authors", **only3)(logits, target)) > 0.01
+
+
+@pytest.mark.parametrize("ignore_index", [255, None])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_ignore_modes_agree_without_ignored_pixels(ignore_index, reduction):
+    target = blob_target(2, 4, 13, 17, seed=47)
+    logits = noisy_logits(target, 4, seed=48)
+    kwargs = {"ignore_index": ignore_index, "reduction": reduction}
+    exclude = value_and_grad(DistanceLoss(4, ignore_mode="exclude", **kwargs), logits, target)
+    authors = value_and_grad(DistanceLoss(4, ignore_mode="authors", **kwargs), logits, target)
+    assert (authors[1] != 0).any()
+    torch.testing.assert_close(authors[0], exclude[0], rtol=1e-6, atol=0)
+    torch.testing.assert_close(authors[1], exclude[1], rtol=1e-6, atol=1e-12)
+    ref_value, _ = value_and_grad(naive.naive_lossd, logits, target, reduction=reduction)
+    torch.testing.assert_close(authors[0], ref_value, rtol=TOL, atol=TOL)
+
+
+def test_authors_mode_penalises_predictions_on_ignored_pixels():
+    """The converse of test_ignored_pixels_do_not_count: gradient and value depend on them."""
+    target = blob_target(2, 4, 13, 17, seed=15)
+    target[:, 3:7, 2:9] = 255
+    ignored = target == 255
+    logits = noisy_logits(target.clamp(max=3), 4, seed=16)
+    loss = DistanceLoss(4, ignore_index=255, ignore_mode="authors")
+    value, grad = value_and_grad(loss, logits, target)
+    assert (grad.permute(0, 2, 3, 1)[ignored].abs().sum(1) > 0).all()
+    # Predicting class 0 on the ignored pixels: a different cost (distances to class 0).
+    changed = logits.clone()
+    changed[:, 0][ignored] = 50.0
+    assert abs(float(loss(changed, target)) - float(value)) > 1e-4
+
+
+def test_worked_example_with_an_ignored_column_in_authors_mode():
+    """By hand: the ignored column 8 predicts class 1 and stays in the mean (54 pixels).
+
+    Distances of the other pixels do not change (see the exclude-mode test above). On column
+    8, class 0 has diff 0 (not predicted, not true) and class 1 has diff = distance to the
+    class-1 block (columns 1-4): 4 on rows 1-4, 5 on rows 0 and 5. So the two class sums of
+    the spec's example (0.052667 * 2 * 48) gain 6 n(0) + 4 n(4) + 2 n(5), divided by 2 * 54.
+    """
+    logits, target = worked_example()
+    target = torch.cat([target, torch.full((1, 6, 1), 255)], dim=2)
+    extra = torch.stack([torch.zeros(6, 1), torch.ones(6, 1)]).unsqueeze(0)
+    logits = torch.cat([logits, extra], dim=3)  # predicts class 1 (p = sigmoid(1)) on column 8
+    loss = DistanceLoss(2, ignore_index=255, ignore_mode="authors")
+    value, grad = value_and_grad(loss, logits, target)
+    expected = (0.052667 * 96 + 6 * n_of(0) + 4 * n_of(4) + 2 * n_of(5)) / 108
+    assert abs(float(value) - expected) <= 1e-5
+    # Columns 0-7: the spec's gradient, rescaled from a mean over 48 to one over 54 pixels.
+    # Column 8, class-1 logit: d value / d m_1 = 4 n'(4) / 108 with n'(d) = 1/((1+d) ln 51),
+    # times the softmax derivative p1 (1 - p1).
+    p1 = 1.0 / (1.0 + math.exp(-1.0))
+    column8 = 4.0 / ((1.0 + 4.0 + 1e-6) * math.log1p(50) * 108) * p1 * (1 - p1)
+    spec_row = [0, -0.000623, 0, 0, 0, 0.000395, 0.000527, 0]
+    expected_row = torch.tensor([g * 48 / 54 for g in spec_row] + [column8])
+    torch.testing.assert_close(grad[0, 1, 2], expected_row, rtol=0, atol=1e-6)
+    assert column8 > 3e-4  # far above the tolerance: the hand value is really tested
+    torch.testing.assert_close(grad[0, 0, :, 8], -grad[0, 1, :, 8])  # two-class softmax
+
+
+def test_authors_mode_with_every_pixel_ignored():
+    """Every predicted class is taken and costs n(max_iter) per pixel: no region anywhere."""
+    target = torch.full((1, 5, 6), 255, dtype=torch.long)
+    logits = torch.zeros(1, 3, 5, 6)
+    logits[0, 1, :2] = 1.0  # class 1 on 12 pixels, class 0 on 18
+    value, grad = assert_matches_naive(logits, target, ignore_index=255, ignore_mode="authors")
+    expected = ((12 * n_of(50) + 18 * n_of(0)) + (18 * n_of(50) + 12 * n_of(0))) / 30 / 2
+    assert abs(float(value) - expected) <= 1e-6
+    assert (grad != 0).any()
+
+
+def test_precomputed_maps_serve_both_ignore_modes():
+    target, logits = ignored_blocks(seed=49)
+    maps = target_distance_maps(target, 4, ignore_index=255)
+    loss = DistanceLoss(4, ignore_index=255, ignore_mode="authors")
+    inside_value, inside_grad = value_and_grad(loss, logits, target)
+    pre_value, pre_grad = value_and_grad(loss, logits, target, target_maps=maps)
+    assert torch.equal(inside_value, pre_value) and torch.equal(inside_grad, pre_grad)
+
+
+@pytest.mark.parametrize("mode", [None, "authors", "exclude"])
+def test_ignore_mode_is_wired_in_conf_loss_lossd(make_cfg, mode):
+    from lossd.engine.config import build
+
+    overrides = ["loss=lossd"] + ([] if mode is None else [f"loss.ignore_mode={mode}"])
+    cfg = make_cfg(*overrides)
+    loss = build(cfg.loss.objective).extra
+    assert isinstance(loss, DistanceLoss)
+    assert loss.ignore_mode == (mode or "exclude")
+    assert loss.ignore_index == cfg.dataset.ignore_index
+    assert f"ignore_mode={loss.ignore_mode!r}" in repr(loss)
+
+
 # --- precision, autocast, precomputed maps ------------------------------------------------------
 
 
@@ -394,6 +537,10 @@ def test_precomputed_maps_with_other_options_are_rejected():
         ({"num_classes": 3, "max_iter": 2.5}, "max_iter=2.5"),
         ({"num_classes": 3, "reduction": "max"}, "reduction='max'"),
         ({"num_classes": 3, "ignore_index": "255"}, "ignore_index='255'"),
+        (
+            {"num_classes": 3, "ignore_mode": "ignore"},
+            r"^ignore_mode='ignore'; expected one of \('authors', 'exclude'\)",
+        ),
     ],
 )
 def test_invalid_options_are_rejected(kwargs, match):

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from lossd.errors import DataFormatError
+from lossd.records import format_metrics_table
 from lossd.results import find_records, read_record, record_dir, write_record
-from lossd.results.report import format_metrics_table
 
 
 def _record(**extra):
@@ -72,7 +72,7 @@ def test_metrics_table_marks_classes_outside_the_protocol() -> None:
 def test_portable_path_is_relative_inside_the_launch_folder_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lossd.results.records import portable_path
+    from lossd.records import portable_path
 
     inside = tmp_path / "repo" / "outputs" / "run"
     outside = tmp_path / "elsewhere" / "run"

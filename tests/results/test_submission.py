@@ -1,4 +1,4 @@
-"""LoveDA and UAVid submission archives (lossd.results.submission)."""
+"""LoveDA and UAVid submission archives (lossd.data.submission)."""
 
 import json
 import zipfile
@@ -10,14 +10,14 @@ import pytest
 
 from lossd.data import uavid
 from lossd.data.prepare import patch_grid
-from lossd.errors import DataFormatError, InvalidOptionError, OutputExistsError
-from lossd.results.submission import (
+from lossd.data.submission import (
     TEST_COUNTS,
     SubmissionWriter,
     source_key,
     submission_entry,
     write_submission,
 )
+from lossd.errors import DataFormatError, InvalidOptionError, OutputExistsError
 
 
 def _read(archive: zipfile.ZipFile, name: str) -> np.ndarray:

@@ -6,6 +6,9 @@ Prepared layout (design.md, Layout and Conventions)::
     <root>/<split>/masks/<stem>.png        uint8 class indices 0..C-1, 255 = ignore
 
 with ``<stem> = <source-stem>_<row>_<col>``. Images and masks are paired by stem.
+
+``flip_copies=True`` reproduces GeoSeg's Potsdam training set, which holds every patch three
+times (as is, flipped left-right, flipped top-bottom), on the fly instead of on disk.
 """
 
 import zlib
@@ -25,9 +28,16 @@ from lossd.data.transforms import eval_transform
 from lossd.errors import DataFormatError, DatasetNotFoundError, InvalidOptionError
 from lossd.io import read_image, read_mask
 
-__all__ = ["SegmentationFolder"]
+__all__ = ["FLIP_COPIES", "SegmentationFolder"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+
+FLIP_COPIES: tuple[str, ...] = ("", "hflip", "vflip")
+"""The copies of a patch with ``flip_copies=True``, in index order: GeoSeg's train mode lists
+``[image, image_h_vlip, image_v_vlip]`` (tools/potsdam_patch_split.py L121-122 @9453fe4), made
+with torchvision ``RandomHorizontalFlip(p=1.0)`` and ``RandomVerticalFlip(p=1.0)``
+(L116-119), i.e. PIL ``FLIP_LEFT_RIGHT`` (columns reversed) and ``FLIP_TOP_BOTTOM`` (rows
+reversed) (torchvision 0.29.1 transforms/_functional_pil.py L55-67)."""
 
 
 class SegmentationFolder(Dataset[dict[str, Any]]):
@@ -46,11 +56,23 @@ class SegmentationFolder(Dataset[dict[str, Any]]):
         mosaic_ratio: Probability of a 4-image mosaic (GeoSeg UAVid/Potsdam recipes: 0.25).
         require_masks: If False, a split without masks yields masks full of ``ignore_index``.
         seed: Base seed of the per-sample augmentation state.
+        flip_copies: Serve every patch three times per epoch, as GeoSeg's Potsdam training
+            set holds it (tools/potsdam_patch_split.py ``--mode train``, L115-127 @9453fe4):
+            sample ``3 * i + k`` is patch ``i`` as is (``k = 0``), flipped left-right
+            (``k = 1``, columns reversed) or top-bottom (``k = 2``, rows reversed), before the
+            mosaic and the random augmentation; the flipped copies are named
+            ``<stem>+hflip`` and ``<stem>+vflip``. Departure: GeoSeg flips the whole
+            6000² tile before padding it at the top/left and cutting it, so near the tile
+            border its flipped patches come from a grid shifted by the padding (144 px);
+            here the prepared patches themselves are flipped (same pixels, padding placed
+            differently).
 
     Raises:
         DatasetNotFoundError: If a split folder is missing or holds no image.
-        DataFormatError: If an image has no mask of the same stem, or a mask value is neither a
-            class index nor the ignore value (raised when the sample is read).
+        DataFormatError: If an image has no mask of the same stem, a UAVid train/val split
+            was prepared by an older version (:func:`lossd.data.prepare.uavid.stale_split`),
+            or a mask value is neither a class index nor the ignore value (raised when the
+            sample is read).
     """
 
     def __init__(
@@ -62,6 +84,7 @@ class SegmentationFolder(Dataset[dict[str, Any]]):
         mosaic_ratio: float = 0.0,
         require_masks: bool = True,
         seed: int = 0,
+        flip_copies: bool = False,
     ) -> None:
         self.root = Path(root)
         self.splits = [split] if isinstance(split, str) else list(split)
@@ -73,7 +96,10 @@ class SegmentationFolder(Dataset[dict[str, Any]]):
         self.require_masks = require_masks
         self.seed = seed
         self.epoch = 0
+        self.copies = FLIP_COPIES if flip_copies else FLIP_COPIES[:1]
         self.samples = [s for name in self.splits for s in self._scan(name)]
+        for name in self.splits:
+            self._check_preparation(name)
 
     def _scan(self, split: str) -> list[tuple[Path, Path | None]]:
         image_dir = self.root / split / "images"
@@ -100,25 +126,49 @@ class SegmentationFolder(Dataset[dict[str, Any]]):
             )
         return list(pairs)
 
+    def _check_preparation(self, split: str) -> None:
+        """Refuse a UAVid train/val split cut by an older preparation (12 tiles per frame)."""
+        if self.info.name != "uavid":
+            return
+        # Imported here: the preparation package imports rasterio, which other datasets skip.
+        from lossd.data.prepare.uavid import stale_split
+
+        reason = stale_split(self.root / split)
+        if reason is not None:
+            raise DataFormatError(reason)
+
     def __len__(self) -> int:
-        return len(self.samples)
+        return len(self.samples) * len(self.copies)
+
+    def name(self, index: int) -> str:
+        """Sample name: the patch stem, plus ``+hflip``/``+vflip`` for a flipped copy."""
+        patch, copy = divmod(index, len(self.copies))
+        stem = self.samples[patch][0].stem
+        return f"{stem}+{self.copies[copy]}" if self.copies[copy] else stem
 
     def set_epoch(self, epoch: int) -> None:
         """Select the augmentation stream of ``epoch`` (called by the trainer every epoch)."""
         self.epoch = epoch
 
     def _load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        image_path, mask_path = self.samples[index]
+        patch, copy = divmod(index, len(self.copies))
+        image_path, mask_path = self.samples[patch]
         image = read_image(image_path)
+        mask: np.ndarray
         if mask_path is None:
-            return image, np.full(image.shape[:2], self.info.ignore_index, np.uint8)
-        mask = read_mask(mask_path)
-        if mask.shape != image.shape[:2]:
-            raise DataFormatError(
-                f"mask '{mask_path}' is {mask.shape[1]}×{mask.shape[0]} but its image is "
-                f"{image.shape[1]}×{image.shape[0]}"
-            )
-        self._check_labels(mask, mask_path)
+            mask = np.full(image.shape[:2], self.info.ignore_index, np.uint8)
+        else:
+            mask = read_mask(mask_path)
+            if mask.shape != image.shape[:2]:
+                raise DataFormatError(
+                    f"mask '{mask_path}' is {mask.shape[1]}×{mask.shape[0]} but its image is "
+                    f"{image.shape[1]}×{image.shape[0]}"
+                )
+            self._check_labels(mask, mask_path)
+        if self.copies[copy] == "hflip":  # PIL FLIP_LEFT_RIGHT: columns reversed
+            return image[:, ::-1].copy(), mask[:, ::-1].copy()
+        if self.copies[copy] == "vflip":  # PIL FLIP_TOP_BOTTOM: rows reversed
+            return image[::-1].copy(), mask[::-1].copy()
         return image, mask
 
     def _check_labels(self, mask: np.ndarray, path: Path) -> None:
@@ -162,4 +212,4 @@ class SegmentationFolder(Dataset[dict[str, Any]]):
         out = self.transform(image=image, mask=mask)
         image_t: Tensor = torch.from_numpy(np.ascontiguousarray(out["image"].transpose(2, 0, 1)))
         mask_t: Tensor = torch.from_numpy(np.ascontiguousarray(out["mask"])).long()
-        return {"image": image_t.float(), "mask": mask_t, "name": self.samples[index][0].stem}
+        return {"image": image_t.float(), "mask": mask_t, "name": self.name(index)}

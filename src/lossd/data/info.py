@@ -21,6 +21,8 @@ class DatasetInfo:
         image_suffix: File extension of prepared images.
         mask_suffix: File extension of prepared masks.
         citation: Paper to cite for the dataset.
+        label: Display name in tables and figures (e.g. ``LoveDA``); default: ``name``.
+        headline_metric: The metric the dataset's papers report first (the main tables' column).
         prepare_hint: What to run when the prepared folder is missing; ``{name}`` and
             ``{root}`` are filled in by :meth:`how_to_prepare`.
     """
@@ -34,12 +36,16 @@ class DatasetInfo:
     mask_suffix: str = ".png"
     citation: str = ""
     prepare_hint: str = "run python scripts/prepare_data.py {name} --src RAW --dst {root}"
+    label: str = ""
+    headline_metric: str = "mIoU"
 
     def __post_init__(self) -> None:
         if len(self.palette) != len(self.classes):
             raise ValueError(
                 f"{self.name}: {len(self.classes)} classes but {len(self.palette)} palette colours"
             )
+        if not self.label:
+            object.__setattr__(self, "label", self.name)
         if not self.eval_classes:
             object.__setattr__(self, "eval_classes", tuple(range(len(self.classes))))
         bad = [c for c in self.eval_classes if not 0 <= c < len(self.classes)]

@@ -97,6 +97,8 @@ MASK_DIR = "masks_png"
 
 INFO = DatasetInfo(
     name="loveda",
+    label="LoveDA",
+    headline_metric="mIoU",  # LoveDA papers report mIoU over the 7 classes (datasets.md §1)
     classes=CLASSES,
     palette=PALETTE,
     eval_classes=tuple(range(len(CLASSES))),

@@ -131,6 +131,8 @@ EXCLUDED_TILES: tuple[str, ...] = ("7_10",)
 
 INFO = DatasetInfo(
     name="potsdam",
+    label="Potsdam",
+    headline_metric="mF1",  # ISPRS Potsdam papers report mF1 first (reference.md, Paper results)
     classes=CLASSES,
     palette=PALETTE,
     eval_classes=(0, 1, 2, 3, 4),

@@ -31,6 +31,11 @@ ignored pixels white, so ``decode(encode(x)) == x``. Any other colour is an erro
 ``unknown="ignore"`` (GeoSeg maps it silently to building, the toolkit to clutter).
 
 Evaluation: mIoU over all 8 classes, clutter included [UT evaluate.py; GS train_supervision.py].
+
+Prepared patches (:mod:`lossd.data.prepare.uavid`, preparation version 2): train and val as
+GeoSeg's tools/uavid_patch_split.py cuts them, 8 tiles of 1024² per frame from the bottom
+2048 rows (a 3840-wide frame padded with 256 ignored columns on the left, so its first tile
+column has offset -256 in the patch name); test over the whole frame, for stitching.
 """
 
 import numpy as np
@@ -105,6 +110,8 @@ LABEL_DIR = "Labels"
 
 INFO = DatasetInfo(
     name="uavid",
+    label="UAVid",
+    headline_metric="mIoU",  # UAVid reports mIoU over the 8 classes (datasets.md §2)
     classes=CLASSES,
     palette=PALETTE,
     eval_classes=tuple(range(len(CLASSES))),

@@ -5,11 +5,15 @@ once per dataset in ``lossd/data/<name>.py``)::
 
     num_classes: ${lossd.num_classes:${dataset.name}}
     eval_classes: ${lossd.eval_classes:${dataset.name}}
+
+and the run identity (:class:`lossd.records.RunIdentity`) defined once in Python::
+
+    run_name: ${lossd.run_name:${experiment_name},${dataset.name},${model.name},...}
 """
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from hydra.errors import InstantiationException
@@ -17,6 +21,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from lossd.data.registry import get_info
+from lossd.engine.schema import register_schemas
+from lossd.records import run_name
 
 __all__ = [
     "VOLATILE_KEYS",
@@ -40,11 +46,13 @@ VOLATILE_KEYS: tuple[str, ...] = (
 
 
 def register_resolvers() -> None:
-    """Register the ``lossd.*`` OmegaConf resolvers (idempotent)."""
-    resolvers = {
+    """Register the ``lossd.*`` OmegaConf resolvers and the typed config nodes (idempotent)."""
+    register_schemas()
+    resolvers: dict[str, Callable[..., Any]] = {
         "lossd.num_classes": lambda name: get_info(name).num_classes,
         "lossd.eval_classes": lambda name: ListConfig(list(get_info(name).eval_classes)),
         "lossd.class_names": lambda name: ListConfig(list(get_info(name).classes)),
+        "lossd.run_name": run_name,
     }
     for name, fn in resolvers.items():
         if not OmegaConf.has_resolver(name):

@@ -15,7 +15,7 @@ protocol (:class:`lossd.metrics.SegmentationMetrics`, docs/design.md Conventions
   ``labels=full`` reads ``<split>/masks_full`` where the split has it (Potsdam test), else
   ``masks`` (which are then the only, full, labels).
 - Record: ``<paths.output_dir>/metrics.json`` in the run-record schema of training
-  (:mod:`lossd.results.records`) with ``config`` = the training config, plus ``split``,
+  (:mod:`lossd.records`) with ``config`` = the training config, plus ``split``,
   ``labels``, ``checkpoint``, ``inference`` and ``eval_config``.
 - Under torchrun the images are sharded over the processes and the metric counts summed
   (:meth:`SegmentationMetrics.sync`); rank 0 writes the record.
@@ -35,18 +35,18 @@ from lossd.data.folder import SegmentationFolder
 from lossd.data.info import DatasetInfo
 from lossd.data.registry import get_info
 from lossd.data.transforms import eval_transform
-from lossd.engine.checkpoint import load_checkpoint
-from lossd.engine.config import build, register_resolvers, to_container
-from lossd.engine.inference import InferenceOptions, predict_logits
+from lossd.engine.checkpoint import CheckpointMeta, load_checkpoint
+from lossd.engine.components import build_metrics, prepare_dataset, print_metrics
+from lossd.engine.config import register_resolvers, to_container
+from lossd.engine.inference import InferenceOptions
+from lossd.engine.inference_model import InferenceModel
 from lossd.engine.loaders import eval_loader
-from lossd.engine.model_io import check_checkpoint, model_from_checkpoint, normalization
+from lossd.engine.model_io import model_from_checkpoint
 from lossd.engine.runtime import autocast_dtype, init_distributed, resolve_device
 from lossd.errors import CheckpointError, DatasetNotFoundError, InvalidOptionError
 from lossd.io import write_image
 from lossd.io.colours import colorize
-from lossd.metrics import SegmentationMetrics
-from lossd.results.records import provenance, write_record
-from lossd.results.report import format_metrics_table
+from lossd.records import provenance, write_record
 
 __all__ = ["LABEL_CHOICES", "dataset_config", "evaluate", "inference_options", "mask_folder"]
 
@@ -135,15 +135,17 @@ def inference_options(node: Mapping[str, Any]) -> InferenceOptions:
     )
 
 
-def _checkpoint_summary(checkpoint: Mapping[str, Any], path: Path) -> dict[str, Any]:
+def _checkpoint_summary(
+    checkpoint: Mapping[str, Any], meta: CheckpointMeta, path: Path
+) -> dict[str, Any]:
     trainer = checkpoint.get("trainer") or {}
     return {
         "path": str(path.resolve()),
-        "model_name": checkpoint["model_name"],
-        "num_classes": int(checkpoint["num_classes"]),
+        "model_name": meta.model_name,
+        "num_classes": meta.num_classes,
         "epoch": trainer.get("epoch"),
         "best_epoch": trainer.get("best_epoch"),
-        "fingerprint": checkpoint.get("fingerprint"),
+        "fingerprint": meta.fingerprint,
     }
 
 
@@ -152,13 +154,13 @@ def _eval_set(
     info: DatasetInfo,
     split: str,
     labels: str,
-    train_config: Mapping[str, Any],
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
     limit: int | None,
 ) -> tuple[Dataset[dict[str, Any]], str]:
     """The images and labels to evaluate, normalised as in training; and the masks folder."""
     root = Path(str(dataset.root))
     masks = mask_folder(root, split, labels)
-    mean, std = normalization(train_config)
     folder = SegmentationFolder(root, split, info, transform=eval_transform(mean, std))
     if masks != "masks":
         folder.samples = [
@@ -190,40 +192,39 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         raise InvalidOptionError(f"labels={cfg.labels!r}; expected one of {list(LABEL_CHOICES)}")
     ctx = init_distributed(str(cfg.device))
     device = resolve_device(str(cfg.device), ctx.local_rank)
-    amp_dtype = autocast_dtype(str(cfg.precision), device)
     path = Path(str(cfg.checkpoint))
     checkpoint = load_checkpoint(path)
-    check_checkpoint(checkpoint, path)
-    train_config: dict[str, Any] = dict(checkpoint["config"])
+    meta = CheckpointMeta.from_checkpoint(checkpoint, path)
+    train_config: dict[str, Any] = dict(meta.config)
     dataset = dataset_config(cfg, train_config)
     info = get_info(str(dataset.name))
     model = model_from_checkpoint(
         checkpoint, path, device, cfg.get("expect_model"), expect_num_classes=info.num_classes
     )
-    options = inference_options(to_container(cfg)["inference"])
-
-    if dataset.get("prepare") is not None:
-        if ctx.is_main:
-            build(dataset.prepare)
-        ctx.barrier()
-    split = str(cfg.split)
-    evaluated, masks = _eval_set(dataset, info, split, str(cfg.labels), train_config, cfg.limit)
-    loader = eval_loader(evaluated, 1, int(cfg.num_workers), ctx, device.type == "cuda")
-
-    metrics = SegmentationMetrics(
-        num_classes=info.num_classes,
-        ignore_index=info.ignore_index,
-        eval_classes=list(dataset.eval_classes),
-        boundary_ratio=float(cfg.metrics.boundary_ratio),
-        boundary_width=cfg.metrics.boundary_width,
-        diagnostics=bool(cfg.metrics.diagnostics),
+    inference = InferenceModel(
+        model=model,
+        mean=meta.mean,
+        std=meta.std,
+        options=inference_options(to_container(cfg)["inference"]),
+        device=device,
+        amp_dtype=autocast_dtype(str(cfg.precision), device),
+        meta=meta,
     )
+    options = inference.options
+
+    prepare_dataset(dataset, ctx)
+    split = str(cfg.split)
+    evaluated, masks = _eval_set(
+        dataset, info, split, str(cfg.labels), meta.mean, meta.std, cfg.limit
+    )
+    loader = eval_loader(evaluated, 1, int(cfg.num_workers), ctx, device.type == "cuda")
+    metrics = build_metrics(cfg.metrics, info, dataset.eval_classes)
     output_dir = Path(str(cfg.paths.output_dir))
     mask_dir = output_dir / "masks"
     total = len(cast(Any, evaluated))
     if ctx.is_main:
         print(
-            f"evaluating {checkpoint['model_name']} ('{path}') on {info.name} {split} "
+            f"evaluating {meta.model_name} ('{path}') on {info.name} {split} "
             f"({total} images, {dataset.root}/{split}/{masks}) on {device}, tta={options.tta} "
             f"({options.passes} pass(es)), patch_size={options.patch_size}",
             flush=True,
@@ -238,18 +239,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         ):
             image = batch["image"].to(device, non_blocking=True)
             target = batch["mask"].to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                logits = predict_logits(
-                    model,
-                    image,
-                    tta=options.tta,
-                    scales=options.tta_scales,
-                    patch_size=options.patch_size,
-                    overlap=options.overlap,
-                    batch_size=options.batch_size,
-                    blend=options.blend,
-                )
-            pred = logits.argmax(dim=1)
+            pred = inference.logits(image).argmax(dim=1)
             metrics.update(pred, target)
             if cfg.save_masks:
                 for name, one in zip(batch["name"], pred, strict=True):
@@ -260,7 +250,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
     record: dict[str, Any] = {
         "dataset": info.name,
-        "model": checkpoint["model_name"],
+        "model": meta.model_name,
         "loss": (train_config.get("loss") or {}).get("name"),
         "seed": train_config.get("seed"),
         "experiment": train_config.get("experiment_name"),
@@ -269,7 +259,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "split": split,
         "labels": masks,
         "num_images": total,
-        "checkpoint": _checkpoint_summary(checkpoint, path),
+        "checkpoint": _checkpoint_summary(checkpoint, meta, path),
         "inference": {**options.to_dict(), "precision": str(cfg.precision)},
         "metrics": result,
         "class_names": list(info.classes),
@@ -283,12 +273,15 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     }
     if ctx.is_main:
         written = write_record(output_dir, record)
-        print(
-            f"\n{split} metrics — {info.name} / {checkpoint['model_name']} / "
-            f"{record['loss']} (tta={options.tta})"
+        print_metrics(
+            f"{split} metrics — {info.name} / {meta.model_name} / {record['loss']} "
+            f"(tta={options.tta})",
+            result,
+            info,
+            dataset.eval_classes,
+            written,
+            record["wall_time_s"],
         )
-        print(format_metrics_table(result, info.classes, list(dataset.eval_classes)))
-        print(f"run record: {written}  (wall time {record['wall_time_s']:.0f} s)")
         if cfg.save_masks:
             print(f"colour masks: {mask_dir}")
     return record

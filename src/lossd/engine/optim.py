@@ -1,9 +1,28 @@
 """Optimizers with a separate backbone learning rate, and Lookahead as in GeoSeg's recipes.
 
 GeoSeg trains every model with ``Lookahead(AdamW)``, lr 6e-4 for the decoder and 6e-5 for the
-backbone, weight decay 0.01 (config/*/unetformer.py; docs/reference.md, Training recipes).
+backbone, weight decay 0.01 (config/*/unetformer.py; docs/reference.md, Training recipes):
+
+* ``layerwise_params = {"backbone.*": dict(lr=backbone_lr, weight_decay=backbone_weight_decay)}``
+  (WangLibo1995/GeoSeg config/loveda/unetformer.py:81 @9453fe4), matched with ``re.match`` on
+  the parameter name (tools/utils.py:74), i.e. every parameter whose name starts with
+  ``backbone``. Here: the parameters of the model's ``backbone`` module (the same set for
+  every lossd model, whose encoder is the attribute ``backbone``).
+* ``process_model_params(net, layerwise_params=...)`` (config/loveda/unetformer.py:82) with its
+  default ``no_bias_weight_decay=True`` (tools/utils.py:46): weight decay 0 for every parameter
+  whose name ends in ``bias`` (tools/utils.py:79, ``name.endswith("bias")``), backbone biases
+  included (they keep the backbone lr, tools/utils.py:73-80). Normalisation weights keep their
+  decay; their biases lose it like every bias. Here: ``no_bias_decay=True`` (off by default).
+* ``Lookahead(base_optimizer)`` (config/loveda/unetformer.py:84) with the defaults ``k=5,
+  alpha=0.5`` (tools/utils.py:104). Here: timm's ``Lookahead`` with ``k``/``alpha`` from the
+  config; conf/optimizer/adamw_lookahead.yaml keeps ``k: 6`` (timm's default) because committed
+  results were trained with it, and ``optimizer.k=5`` selects GeoSeg's value. Both wrappers
+  sync every k steps and their first sync only stores the slow weights; they differ in phase:
+  timm's syncs after steps k (store), 2k, 3k, ... (timm/optim/lookahead.py, ``step``),
+  GeoSeg's after steps 1 (store), k+1, 2k+1, ... (tools/utils.py:143-148, ``counter == 0``).
 """
 
+import functools
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -13,48 +32,176 @@ from torch import nn
 
 from lossd.errors import InvalidOptionError
 
-__all__ = ["OptimizerFactory", "build_optimizer", "lookahead", "param_groups"]
+__all__ = [
+    "NO_DECAY_SUFFIX",
+    "OptimizerFactory",
+    "build_optimizer",
+    "is_no_decay_name",
+    "lookahead",
+    "param_groups",
+]
 
 OptimizerFactory = Callable[[Iterable[dict[str, Any]]], torch.optim.Optimizer]
 """A partially applied optimizer (``_partial_: true`` in conf/optimizer/) taking param groups."""
 
+NO_DECAY_SUFFIX = "_no_decay"
+"""Appended to a group's name for its parameters without weight decay (``no_bias_decay``)."""
 
-def param_groups(model: nn.Module, backbone_lr: float | None) -> list[dict[str, Any]]:
-    """Two groups: the model's ``backbone`` at ``backbone_lr``, the rest at the default lr.
+_NO_BIAS_DECAY_KEY = "no_bias_decay"
+"""Marks the param groups built with ``no_bias_decay=True`` (checked by :func:`lookahead`)."""
 
-    With ``backbone_lr=None`` (or a model without a ``backbone`` attribute) one group.
+
+def is_no_decay_name(name: str) -> bool:
+    """Whether GeoSeg's ``no_bias_weight_decay`` exempts a parameter of this name.
+
+    GeoSeg tests ``name.endswith("bias")`` (WangLibo1995/GeoSeg tools/utils.py:79 @9453fe4):
+    every ``*.bias`` (convolution, linear and normalisation biases alike), nothing else.
+    """
+    return name.endswith("bias")
+
+
+def _split_no_decay(
+    group: dict[str, Any], named: list[tuple[str, nn.Parameter]]
+) -> list[dict[str, Any]]:
+    """``group`` for the decaying parameters, plus one with weight decay 0 for the biases."""
+    options = {k: v for k, v in group.items() if k != "params"}
+    decay = [p for n, p in named if not is_no_decay_name(n)]
+    no_decay = [p for n, p in named if is_no_decay_name(n)]
+    groups = []
+    if decay:
+        groups.append({**options, "params": decay, _NO_BIAS_DECAY_KEY: True})
+    if no_decay:
+        groups.append(
+            {
+                **options,
+                "params": no_decay,
+                "weight_decay": 0.0,
+                "name": f"{options['name']}{NO_DECAY_SUFFIX}",
+                _NO_BIAS_DECAY_KEY: True,
+            }
+        )
+    return groups
+
+
+def param_groups(
+    model: nn.Module, backbone_lr: float | None, no_bias_decay: bool = False
+) -> list[dict[str, Any]]:
+    """Parameter groups: the model's ``backbone`` at ``backbone_lr``, the rest at the default lr.
+
+    Args:
+        model: The network; its encoder, if any, is the attribute ``backbone``.
+        backbone_lr: Learning rate of the backbone group; ``None`` (or a model without a
+            ``backbone`` module) gives one group ``"all"`` at the optimizer's lr.
+        no_bias_decay: GeoSeg's ``no_bias_weight_decay`` (tools/utils.py:79): each group is
+            split, and the parameters whose name ends in ``bias`` go to a group named
+            ``<group>_no_decay`` with ``weight_decay`` 0 and the group's own lr. Groups are
+            then also marked ``"no_bias_decay": True`` (see :func:`lookahead`).
+
+    Returns:
+        Groups named ``"backbone"`` and ``"head"`` (or ``"all"``), each
+        ``{"params": [...], "name": ..., ["lr": ...]}``, trainable parameters only, in model
+        order; with ``no_bias_decay`` the ``*_no_decay`` group follows its group (empty groups
+        are left out).
     """
     backbone = getattr(model, "backbone", None)
-    trainable = [p for p in model.parameters() if p.requires_grad]
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if backbone_lr is None or not isinstance(backbone, nn.Module):
-        return [{"params": trainable, "name": "all"}]
-    backbone_ids = {id(p) for p in backbone.parameters()}
-    return [
-        {
-            "params": [p for p in trainable if id(p) in backbone_ids],
-            "lr": float(backbone_lr),
-            "name": "backbone",
-        },
-        {"params": [p for p in trainable if id(p) not in backbone_ids], "name": "head"},
-    ]
+        parts: list[tuple[dict[str, Any], list[tuple[str, nn.Parameter]]]] = [
+            ({"name": "all"}, named)
+        ]
+    else:
+        backbone_ids = {id(p) for p in backbone.parameters()}
+        parts = [
+            (
+                {"lr": float(backbone_lr), "name": "backbone"},
+                [(n, p) for n, p in named if id(p) in backbone_ids],
+            ),
+            ({"name": "head"}, [(n, p) for n, p in named if id(p) not in backbone_ids]),
+        ]
+    if not no_bias_decay:
+        return [{"params": [p for _, p in members], **options} for options, members in parts]
+    return [group for options, members in parts for group in _split_no_decay(options, members)]
 
 
 def lookahead(
-    params: Iterable[dict[str, Any]], base: OptimizerFactory, alpha: float = 0.5, k: int = 6
+    params: Iterable[dict[str, Any]],
+    base: OptimizerFactory,
+    alpha: float = 0.5,
+    k: int = 6,
+    no_bias_decay: bool = False,
 ) -> torch.optim.Optimizer:
-    """Lookahead (Zhang et al., NeurIPS 2019) around ``base``; GeoSeg uses alpha 0.5, k 6.
+    """Lookahead (Zhang et al., NeurIPS 2019, arXiv:1907.08610) around ``base``.
+
+    GeoSeg's recipes use ``Lookahead(base_optimizer)`` with its defaults ``k=5, alpha=0.5``
+    (WangLibo1995/GeoSeg tools/utils.py:104, config/loveda/unetformer.py:84 @9453fe4); ``k=6``
+    here is timm's default, kept for the committed results (see the module docstring).
+
+    Args:
+        params: Parameter groups (from :func:`param_groups` via :func:`build_optimizer`).
+        base: The inner optimizer, applied to ``params``.
+        alpha: Slow-weights step, in (0, 1].
+        k: Fast steps between two syncs (>= 1).
+        no_bias_decay: GeoSeg's ``no_bias_weight_decay``. The split itself needs parameter
+            names, so :func:`build_optimizer` reads this option from the factory and builds
+            the groups with it; here it is checked that the groups were built that way.
 
     Raises:
-        InvalidOptionError: If alpha is outside (0, 1] or k < 1.
+        InvalidOptionError: If alpha is outside (0, 1] or k < 1, or ``no_bias_decay`` is set
+            but the groups were not built with it.
     """
-    if not 0.0 < alpha <= 1.0 or k < 1:
+    if isinstance(k, bool) or not isinstance(k, int) or not 0.0 < alpha <= 1.0 or k < 1:
         raise InvalidOptionError(f"lookahead alpha={alpha}, k={k}; expected 0 < alpha <= 1, k >= 1")
-    optimizer: torch.optim.Optimizer = Lookahead(base(params), alpha=alpha, k=k)  # type: ignore[no-untyped-call]
+    groups = list(params)
+    if no_bias_decay and not all(g.get(_NO_BIAS_DECAY_KEY, False) for g in groups):
+        raise InvalidOptionError(
+            "optimizer.no_bias_decay=true but the parameter groups were not split by name; "
+            "build the optimizer with lossd.engine.optim.build_optimizer (or "
+            "param_groups(model, backbone_lr, no_bias_decay=True))"
+        )
+    optimizer: torch.optim.Optimizer = Lookahead(base(groups), alpha=alpha, k=k)  # type: ignore[no-untyped-call]
     return optimizer
 
 
+def _factory_option(factory: OptimizerFactory, key: str) -> Any:
+    """A keyword bound in a ``functools.partial`` factory (Hydra's ``_partial_: true``)."""
+    if isinstance(factory, functools.partial):
+        return factory.keywords.get(key)
+    return None
+
+
 def build_optimizer(
-    model: nn.Module, factory: OptimizerFactory, backbone_lr: float | None
+    model: nn.Module,
+    factory: OptimizerFactory,
+    backbone_lr: float | None,
+    no_bias_decay: bool | None = None,
 ) -> torch.optim.Optimizer:
-    """Apply the configured optimizer to the model's parameter groups."""
-    return factory(param_groups(model, backbone_lr))
+    """Apply the configured optimizer to the model's parameter groups.
+
+    Args:
+        model: The network.
+        factory: The configured optimizer (``build(cfg.optimizer)``), taking param groups.
+        backbone_lr: Learning rate of the backbone (``model.backbone_lr``); ``None``: one lr.
+        no_bias_decay: Weight decay 0 for parameters whose name ends in ``bias``
+            (GeoSeg's ``process_model_params(no_bias_weight_decay=True)``, see
+            :func:`param_groups`). ``None`` (default) takes the factory's own
+            ``no_bias_decay`` keyword (``optimizer.no_bias_decay`` in
+            conf/optimizer/adamw_lookahead.yaml), else False.
+
+    Returns:
+        The optimizer.
+
+    Raises:
+        InvalidOptionError: If ``no_bias_decay`` is not a bool, or contradicts the factory's.
+    """
+    configured = _factory_option(factory, "no_bias_decay")
+    for label, value in (("no_bias_decay", no_bias_decay), ("optimizer.no_bias_decay", configured)):
+        if value is not None and not isinstance(value, bool):
+            raise InvalidOptionError(f"{label}={value!r}; expected true or false")
+    if no_bias_decay is None:
+        no_bias_decay = bool(configured)
+    elif configured is not None and configured != no_bias_decay:
+        raise InvalidOptionError(
+            f"build_optimizer(no_bias_decay={no_bias_decay}) contradicts the optimizer's "
+            f"no_bias_decay={configured}; set one of them"
+        )
+    return factory(param_groups(model, backbone_lr, no_bias_decay))

@@ -20,27 +20,26 @@ existing output is an error unless ``overwrite``.
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, ExitStack, nullcontext
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import rasterio
 import torch
-from PIL import Image, UnidentifiedImageError
-from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import DatasetReader
 from rasterio.windows import Window
-from torch import Tensor, nn
+from torch import nn
 from tqdm import tqdm
 
 from lossd.data.info import DatasetInfo
 from lossd.data.prepare import parse_patch_name
 from lossd.data.registry import get_info
-from lossd.engine.inference import InferenceOptions, WindowGrid, stream_logits, tta_logits
-from lossd.engine.model_io import input_channels, load_model_from_checkpoint, normalization
-from lossd.engine.runtime import autocast_dtype, resolve_device
+from lossd.data.submission import SubmissionSummary, SubmissionWriter, source_key
+from lossd.engine.inference import InferenceOptions, WindowGrid, stream_logits
+from lossd.engine.inference_model import InferenceModel
 from lossd.errors import (
     CheckpointError,
     DataFormatError,
@@ -50,7 +49,13 @@ from lossd.errors import (
 )
 from lossd.io import TIFF_SUFFIXES, atomic_path, read_image, write_image, write_mask
 from lossd.io.colours import colorize, overlay
-from lossd.results.submission import SubmissionSummary, SubmissionWriter, source_key
+from lossd.io.raster import (
+    GDAL_CACHE_MB,
+    class_raster_profile,
+    image_header,
+    open_raster,
+    read_rows,
+)
 
 __all__ = [
     "FORMATS",
@@ -67,8 +72,6 @@ Format = Literal["indices", "colour", "overlay"]
 FORMATS: tuple[str, ...] = ("indices", "colour", "overlay")
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", *TIFF_SUFFIXES)
 
-_GDAL_CACHE_MB = 256
-"""GDAL block cache while reading and writing rasters: bounds memory on huge tiles."""
 _RENDER_ROWS = 512
 """Rows per block when colour and overlay PNGs of a raster are assembled."""
 _OVERLAY_ALPHA = 0.5
@@ -120,67 +123,25 @@ def output_paths(source: Path, out_dir: Path, formats: Sequence[str]) -> dict[st
     return {fmt: out_dir / names[fmt] for fmt in FORMATS if fmt in formats}
 
 
-def _open_raster(path: Path) -> DatasetReader:
-    try:
-        with warnings.catch_warnings():  # plain TIFFs carry no georeferencing: fine
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            return rasterio.open(path)
-    except RasterioError as err:
-        raise DataFormatError(f"cannot read '{path}' (truncated or not a GeoTIFF?): {err}") from err
-
-
-def _header(path: Path) -> tuple[int, str]:
-    """``(bands, dtype)`` of an image from its header, without decoding the pixels."""
-    if path.suffix.lower() in TIFF_SUFFIXES:
-        with _open_raster(path) as src:
-            dtypes = set(src.dtypes)
-            return src.count, dtypes.pop() if len(dtypes) == 1 else "mixed " + str(dtypes)
-    try:
-        with Image.open(path) as image:
-            bands = len(image.getbands())
-            mode = image.mode
-    except (OSError, UnidentifiedImageError) as err:
-        raise DataFormatError(f"cannot read '{path}' (truncated or not an image?): {err}") from err
-    dtype = "uint8" if mode in {"1", "L", "P", "RGB", "RGBA", "LA", "CMYK", "YCbCr"} else mode
-    if mode == "P":
-        bands = 3  # palette images decode to RGB
-    return bands, dtype
-
-
 @dataclass
 class Predictor:
-    """A trained network with everything needed to predict user images.
+    """User images and rasters in, class maps and pictures out, through an inference model.
 
     Args:
-        model: The network in eval mode, on ``device``.
+        inference: The network with its normalisation, precision, TTA and windows.
         info: The dataset the network was trained on (classes and palette).
-        mean: Normalisation mean per band (0..1 scale), as in training.
-        std: Normalisation std per band.
-        options: Tiling, blending and TTA.
-        device: Where the network runs.
         bands: 1-based bands to read from each input (None: all, which must be as many as the
             network takes).
-        amp_dtype: Autocast dtype on CUDA (None: float32).
         progress: Show progress bars.
     """
 
-    model: nn.Module
+    inference: InferenceModel
     info: DatasetInfo
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    options: InferenceOptions
-    device: torch.device
     bands: tuple[int, ...] | None = None
-    amp_dtype: torch.dtype | None = None
     progress: bool = True
 
     def __post_init__(self) -> None:
-        self.in_channels = input_channels(self.model)
-        if len(self.mean) != self.in_channels or len(self.std) != self.in_channels:
-            raise InvalidOptionError(
-                f"normalisation has {len(self.mean)} means and {len(self.std)} stds for a "
-                f"network taking {self.in_channels} bands"
-            )
+        self.in_channels = self.inference.in_channels
         if self.bands is not None and (
             len(self.bands) != self.in_channels or any(b < 1 for b in self.bands)
         ):
@@ -188,8 +149,21 @@ class Predictor:
                 f"bands={list(self.bands)}; expected {self.in_channels} band numbers, "
                 "counted from 1, e.g. 1,2,3"
             )
-        self._mean = torch.tensor(self.mean, device=self.device).view(-1, 1, 1) * 255.0
-        self._scale = 1.0 / (torch.tensor(self.std, device=self.device).view(-1, 1, 1) * 255.0)
+
+    @property
+    def model(self) -> nn.Module:
+        """The network."""
+        return self.inference.model
+
+    @property
+    def options(self) -> InferenceOptions:
+        """Tiling, blending and TTA."""
+        return self.inference.options
+
+    @property
+    def device(self) -> torch.device:
+        """Where the network runs."""
+        return self.inference.device
 
     @classmethod
     def from_checkpoint(
@@ -204,27 +178,26 @@ class Predictor:
         expect_num_classes: int | None = None,
         progress: bool = True,
     ) -> "Predictor":
-        """Rebuild the network of a training checkpoint (see :mod:`lossd.engine.model_io`).
+        """Rebuild the network of a training checkpoint (see :class:`InferenceModel`).
 
         Raises:
             CheckpointError: If the checkpoint is unreadable, or holds another model or number
                 of classes than expected.
             InvalidOptionError: For a bad device, precision or band list.
         """
-        torch_device = resolve_device(device)
-        model, config = load_model_from_checkpoint(
-            checkpoint, torch_device, expect_model, expect_num_classes
+        inference = InferenceModel.from_checkpoint(
+            checkpoint,
+            options,
+            device,
+            precision=precision,
+            expect_model=expect_model,
+            expect_num_classes=expect_num_classes,
         )
-        mean, std = normalization(config)
+        assert inference.meta is not None  # built from a checkpoint
         return cls(
-            model=model,
-            info=get_info(config["dataset"]["name"]),
-            mean=mean,
-            std=std,
-            options=options,
-            device=torch_device,
+            inference=inference,
+            info=get_info(inference.meta.dataset),
             bands=None if bands is None else tuple(int(b) for b in bands),
-            amp_dtype=autocast_dtype(precision, torch_device),
             progress=progress,
         )
 
@@ -235,7 +208,7 @@ class Predictor:
         Raises:
             DataFormatError: Naming the file, what it has and what is expected.
         """
-        count, dtype = _header(path)
+        count, dtype = image_header(path)
         if dtype != "uint8":
             raise DataFormatError(
                 f"'{path}' holds {dtype} values; expected 8-bit (uint8) images like the "
@@ -254,21 +227,6 @@ class Predictor:
             )
 
     # ------------------------------------------------------------------ core
-    def _autocast(self) -> AbstractContextManager[Any]:
-        if self.amp_dtype is None:
-            return nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
-
-    def forward(self, images: Tensor) -> Tensor:
-        """TTA logits of normalised window batches [N, C, h, w] (float32)."""
-        with self._autocast():
-            return tta_logits(self.model, images, self.options.tta, self.options.tta_scales)
-
-    def normalize(self, bands: np.ndarray) -> Tensor:
-        """uint8 [C, h, w] (band order as the network takes it) -> normalised [1, C, h, w]."""
-        tensor = torch.from_numpy(np.ascontiguousarray(bands)).to(self.device)
-        return ((tensor.float() - self._mean) * self._scale).unsqueeze(0)
-
     @torch.inference_mode()
     def predict_bands(
         self,
@@ -293,8 +251,8 @@ class Predictor:
             total=len(grid), desc=desc, unit="win", disable=not self.progress, leave=False
         ) as bar:
             for top, logits in stream_logits(
-                self.forward,
-                lambda start, stop: self.normalize(read_rows(start, stop)),
+                self.inference.forward,
+                lambda start, stop: self.inference.normalize(read_rows(start, stop)),
                 grid,
                 batch_size=self.options.batch_size,
                 blend=self.options.blend,
@@ -344,33 +302,13 @@ class Predictor:
         """
         self.check_input(src_path)
         with ExitStack() as stack:
-            stack.enter_context(rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_MB))
-            src = stack.enter_context(_open_raster(src_path))
+            stack.enter_context(rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB))
+            src = stack.enter_context(open_raster(src_path))
             indexes = self._indexes(src)
-            profile: dict[str, Any] = {
-                "driver": "GTiff",
-                "height": src.height,
-                "width": src.width,
-                "count": 1,
-                "dtype": "uint8",
-                "compress": "deflate",
-            }
-            if src.crs is not None:
-                profile["crs"] = src.crs
-            if not src.transform.is_identity:
-                profile["transform"] = src.transform
+            profile = class_raster_profile(src)
 
-            def read_rows(start: int, stop: int) -> np.ndarray:
-                try:
-                    data: np.ndarray = src.read(
-                        indexes, window=Window(0, start, src.width, stop - start)
-                    )
-                except RasterioError as err:
-                    raise DataFormatError(
-                        f"cannot read rows {start}..{stop} of '{src_path}' (truncated or "
-                        f"corrupt?): {err}"
-                    ) from err
-                return data
+            def read_band_rows(start: int, stop: int) -> np.ndarray:
+                return read_rows(src, indexes, start, stop, src_path)
 
             tmp = stack.enter_context(atomic_path(dst_path))
             if "transform" not in profile:  # a plain TIFF in, a plain TIFF out: no warning
@@ -381,16 +319,16 @@ class Predictor:
                     1, {i: (*colour, 255) for i, colour in enumerate(self.info.palette)}
                 )
                 for top, rows in self.predict_bands(
-                    read_rows, src.height, src.width, src_path.name
+                    read_band_rows, src.height, src.width, src_path.name
                 ):
                     dst.write(rows, 1, window=Window(0, top, src.width, rows.shape[0]))
 
     def _render_raster(self, src_path: Path, classes: Path, out: Path, mode: str) -> None:
         """Colour or overlay PNG of a predicted raster, assembled in blocks of rows."""
         with ExitStack() as stack:
-            stack.enter_context(rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_MB))
-            pred = stack.enter_context(_open_raster(classes))
-            src = stack.enter_context(_open_raster(src_path)) if mode == "overlay" else None
+            stack.enter_context(rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB))
+            pred = stack.enter_context(open_raster(classes))
+            src = stack.enter_context(open_raster(src_path)) if mode == "overlay" else None
             picture = np.empty((pred.height, pred.width, 3), np.uint8)
             for top in range(0, pred.height, _RENDER_ROWS):
                 window = Window(0, top, pred.width, min(_RENDER_ROWS, pred.height - top))
@@ -518,7 +456,7 @@ def predict_submission(
 
     Inputs are raw test images (LoveDA ``Test/*/images_png/<id>.png``, UAVid
     ``uavid_test/seqN/Images/<frame>.png``), predicted whole by sliding window, or prepared test
-    patches, stitched back into their frames (:mod:`lossd.results.submission`).
+    patches, stitched back into their frames (:mod:`lossd.data.submission`).
 
     Args:
         predictor: The network; it must have the dataset's number of classes.

@@ -1,21 +1,36 @@
 """Build everything from a Hydra config, train, and write the run record.
 
-This is what ``scripts/train.py`` calls. It instantiates each ``_target_`` of the config (dataset,
-model, loss, optimizer, scheduler, logger) and never branches on a model's or dataset's name.
+What ``scripts/train.py`` calls. :func:`run` has three parts, each one function:
+
+1. :func:`build_components`: instantiate each ``_target_`` of the config (dataset, model, loss,
+   optimizer, scheduler, metrics, logger) and the :class:`~lossd.engine.trainer.Trainer`,
+   resuming it from a checkpoint when ``trainer.resume`` asks;
+2. ``trainer.fit()``: the training loop;
+3. :func:`write_run_record`: the record, in the Hydra folder and under ``paths.results_dir``.
+
+They run inside ``try``/``finally``: whatever fails (data, model, logger, a non-finite loss,
+Ctrl-C) still leaves a record with ``status`` ``failed`` (or ``interrupted``) that names the
+exception, and the W&B run is closed. The engine never branches on a model's or dataset's name.
 """
 
 import logging
 import math
 import time
-from dataclasses import fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import torch
 from omegaconf import DictConfig
 
+from lossd.data.info import DatasetInfo
 from lossd.data.registry import get_info
-from lossd.engine.checkpoint import load_checkpoint
+from lossd.engine.checkpoint import CheckpointMeta, load_checkpoint
+from lossd.engine.components import (
+    build_metrics,
+    prepare_dataset,
+    print_metrics,
+)
 from lossd.engine.config import build, config_fingerprint, register_resolvers, to_container
 from lossd.engine.loaders import eval_loader, train_loader
 from lossd.engine.loggers import NullLogger, RunLogger
@@ -29,21 +44,39 @@ from lossd.engine.runtime import (
     seed_everything,
 )
 from lossd.engine.trainer import Trainer, TrainerOptions, TrainState
-from lossd.errors import CheckpointError, NonFiniteLossError
-from lossd.metrics import SegmentationMetrics
-from lossd.results.records import (
+from lossd.errors import CheckpointError
+from lossd.records import (
     RECORD_NAME,
+    RunIdentity,
     portable_path,
     provenance,
     read_record,
-    record_dir,
     write_record,
 )
-from lossd.results.report import format_metrics_table
 
-__all__ = ["find_resume_checkpoint", "run"]
+__all__ = [
+    "RunComponents",
+    "RunSetup",
+    "build_components",
+    "find_resume_checkpoint",
+    "run",
+    "run_identity",
+    "write_run_record",
+]
 
 log = logging.getLogger(__name__)
+
+
+def run_identity(cfg: DictConfig) -> RunIdentity:
+    """The run's identity from its config (the same values as ``run_name`` in conf/train.yaml)."""
+    study = cfg.get("experiment_name")
+    return RunIdentity(
+        None if study is None else str(study),
+        str(cfg.dataset.name),
+        str(cfg.model.name),
+        str(cfg.loss.name),
+        int(cfg.seed),
+    )
 
 
 def find_resume_checkpoint(
@@ -65,18 +98,48 @@ def find_resume_checkpoint(
     if not last.is_file():
         return None
     checkpoint = load_checkpoint(last)
-    if checkpoint.get("fingerprint") != fingerprint:
+    found = CheckpointMeta.from_checkpoint(checkpoint, last).fingerprint
+    if found != fingerprint:
         raise CheckpointError(
             f"'{last}' belongs to a run with a different config (fingerprint "
-            f"{checkpoint.get('fingerprint')} != {fingerprint}); set trainer.resume=never to start "
+            f"{found} != {fingerprint}); set trainer.resume=never to start "
             "over in this folder, or give the run another hydra.run.dir"
         )
     return checkpoint
 
 
-def _print(ctx: DistContext, text: str) -> None:
-    if ctx.is_main:
-        print(text, flush=True)
+@dataclass
+class RunSetup:
+    """What every part of a run needs before anything is built (cheap, cannot fail on data)."""
+
+    identity: RunIdentity
+    ctx: DistContext
+    device: torch.device
+    output_dir: Path
+    record_dir: Path
+    started: float
+    logger: RunLogger = field(default_factory=NullLogger)
+    """The run's logger, set as soon as it is built (so a later failure still closes it)."""
+
+
+@dataclass
+class RunComponents:
+    """The built objects of a run; :meth:`Trainer.fit` runs them."""
+
+    info: DatasetInfo
+    trainer: Trainer
+    num_train: int
+    num_val: int
+    resumed_epoch: int | None
+
+
+def _portable_config(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config for records and checkpoints, its run folder relative to the launch."""
+    config = to_container(cfg)
+    paths = config.get("paths") or {}
+    if paths.get("output_dir"):
+        paths["output_dir"] = portable_path(paths["output_dir"])
+    return config
 
 
 def _build_logger(
@@ -90,78 +153,26 @@ def _build_logger(
     return logger
 
 
-def _portable_config(cfg: DictConfig) -> dict[str, Any]:
-    """The resolved config for the record, its run folder relative to the launch folder."""
-    config = to_container(cfg)
-    paths = config.get("paths") or {}
-    if paths.get("output_dir"):
-        paths["output_dir"] = portable_path(paths["output_dir"])
-    return config
+def build_components(cfg: DictConfig, setup: RunSetup) -> RunComponents:
+    """Part 1: data, model, loss, optimizer, scheduler, metrics, logger and the trainer.
 
-
-def _record(
-    cfg: DictConfig,
-    state: TrainState,
-    status: str,
-    started: float,
-    device: torch.device,
-    ctx: DistContext,
-    logger: RunLogger,
-    error: str | None = None,
-) -> dict[str, Any]:
-    info = get_info(cfg.dataset.name)
-    return {
-        "dataset": cfg.dataset.name,
-        "model": cfg.model.name,
-        "loss": cfg.loss.name,
-        "seed": int(cfg.seed),
-        "experiment": cfg.get("experiment_name"),
-        "status": status,
-        "error": error,
-        "monitor": cfg.trainer.monitor,
-        "metrics": state.best_metrics,
-        "best_epoch": state.best_epoch,
-        "last_metrics": state.last_metrics,
-        "epochs": state.epoch,
-        "steps": state.global_step,
-        "history": state.history,
-        "class_names": list(info.classes),
-        "eval_classes": list(cfg.dataset.eval_classes),
-        "config": _portable_config(cfg),
-        **provenance(started, device, ctx.world_size, cfg.paths.output_dir),
-        "wandb": {"run_id": logger.run_id, "dir": portable_path(logger.run_dir)},
-    }
-
-
-def run(cfg: DictConfig) -> dict[str, Any]:
-    """Train one configuration end to end; returns its run record.
-
-    Writes ``metrics.json`` into ``paths.output_dir`` (the Hydra run folder) and into
-    ``<paths.results_dir>/<dataset>/<model>/<loss>/seed<k>/``; with ``skip_done=true`` a
-    configuration whose record exists and is complete is not trained again.
+    Raises:
+        LossdError: For missing data, bad options, or a checkpoint of another config.
     """
-    register_resolvers()
-    started = time.time()
-    ctx = init_distributed(cfg.trainer.device)
-    device = resolve_device(cfg.trainer.device, ctx.local_rank)
-    output_dir = Path(cfg.paths.output_dir)
-    results_path = record_dir(
-        cfg.paths.results_dir, cfg.dataset.name, cfg.model.name, cfg.loss.name, cfg.seed
+    ctx, device = setup.ctx, setup.device
+    fingerprint = config_fingerprint(cfg)
+    checkpoint_dir = setup.output_dir / "checkpoints"
+    checkpoint = find_resume_checkpoint(str(cfg.trainer.resume), checkpoint_dir, fingerprint)
+    run_id = (
+        CheckpointMeta.from_checkpoint(checkpoint, checkpoint_dir).wandb_run_id
+        if checkpoint
+        else None
     )
-    done = results_path / RECORD_NAME
-    if cfg.get("skip_done") and done.is_file() and read_record(done)["status"] == "completed":
-        _print(ctx, f"skip_done: '{done}' exists; not training this configuration again")
-        record = read_record(done)
-        record["score"] = float(record["metrics"].get(cfg.trainer.monitor, math.nan))
-        return record
-
+    logger = setup.logger = _build_logger(cfg, ctx, setup.output_dir, run_id)
     seed_everything(int(cfg.seed))
     configure_determinism(bool(cfg.trainer.deterministic))
     info = get_info(cfg.dataset.name)
-    if cfg.dataset.get("prepare") is not None:
-        if ctx.is_main:
-            build(cfg.dataset.prepare)
-        ctx.barrier()
+    prepare_dataset(cfg.dataset, ctx)
     train_set = build(cfg.dataset.train, seed=int(cfg.seed))
     val_set = build(cfg.dataset.val)
     pin = device.type == "cuda"
@@ -180,21 +191,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     objective = build(cfg.loss.objective).to(device)
     optimizer = build_optimizer(model, build(cfg.optimizer), cfg.model.get("backbone_lr"))
     scheduler = build(cfg.scheduler)(optimizer) if cfg.get("scheduler") else None
-    metrics = SegmentationMetrics(
-        num_classes=info.num_classes,
-        ignore_index=info.ignore_index,
-        eval_classes=list(cfg.dataset.eval_classes),
-        boundary_ratio=cfg.metrics.boundary_ratio,
-        boundary_width=cfg.metrics.boundary_width,
-        diagnostics=cfg.metrics.diagnostics,
-    )
+    metrics = build_metrics(cfg.metrics, info, cfg.dataset.eval_classes)
 
-    fingerprint = config_fingerprint(cfg)
-    checkpoint_dir = output_dir / "checkpoints"
-    checkpoint = find_resume_checkpoint(str(cfg.trainer.resume), checkpoint_dir, fingerprint)
-    logger = _build_logger(
-        cfg, ctx, output_dir, checkpoint.get("wandb_run_id") if checkpoint else None
-    )
+    meta = CheckpointMeta.from_config(_portable_config(cfg), fingerprint, logger.run_id)
     trainer_cfg = to_container(cfg)["trainer"]
     options = TrainerOptions(
         **{f.name: trainer_cfg[f.name] for f in fields(TrainerOptions) if f.name in trainer_cfg}
@@ -214,50 +213,161 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         checkpoint_dir=checkpoint_dir,
         logger=logger,
         dist_ctx=ctx,
-        extra_checkpoint={
-            "fingerprint": fingerprint,
-            "wandb_run_id": logger.run_id,
-            "model_name": cfg.model.name,
-            "num_classes": info.num_classes,
-            "config": _portable_config(cfg),
-        },
+        extra_checkpoint=meta.into({}),
     )
+    resumed = None
     if checkpoint is not None:
         trainer.load_state(checkpoint)
-        _print(ctx, f"resumed from '{checkpoint_dir}' after epoch {trainer.state.epoch}")
-    _print(
-        ctx,
-        f"training {cfg.model.name} with loss={cfg.loss.name} on {cfg.dataset.name} "
-        f"({len(train_set)} train / {len(val_set)} val images) on {device}, "
-        f"world size {ctx.world_size}; output: {output_dir}",
+        resumed = trainer.state.epoch
+    return RunComponents(info, trainer, len(train_set), len(val_set), resumed)
+
+
+def _labels(cfg: DictConfig, info: DatasetInfo) -> dict[str, str]:
+    """Display names of the run's dataset, model and loss (tables, plots)."""
+    return {
+        "dataset": info.label,
+        "model": str(cfg.model.get("label") or cfg.model.name),
+        "loss": str(cfg.loss.get("label") or cfg.loss.name),
+    }
+
+
+def write_run_record(
+    cfg: DictConfig,
+    setup: RunSetup,
+    state: TrainState,
+    logger: RunLogger,
+    status: str,
+    error: str | None = None,
+) -> dict[str, Any]:
+    """Part 3: the run record, written (rank 0) to the Hydra folder and the record folder.
+
+    A failed run never replaces a completed record in the record folder (a broken rerun of a
+    finished cell keeps its result); its record is then only in the Hydra folder.
+
+    Returns:
+        The record, with ``path`` set to the record file it was written to last.
+    """
+    info = get_info(cfg.dataset.name)
+    record: dict[str, Any] = {
+        "dataset": cfg.dataset.name,
+        "model": cfg.model.name,
+        "loss": cfg.loss.name,
+        "seed": int(cfg.seed),
+        "experiment": cfg.get("experiment_name"),
+        "run_name": setup.identity.name,
+        "labels": _labels(cfg, info),
+        "headline_metric": info.headline_metric,
+        "status": status,
+        "error": error,
+        "monitor": cfg.trainer.monitor,
+        "metrics": state.best_metrics,
+        "best_epoch": state.best_epoch,
+        "last_metrics": state.last_metrics,
+        "epochs": state.epoch,
+        "steps": state.global_step,
+        "history": state.history,
+        "class_names": list(info.classes),
+        "eval_classes": list(cfg.dataset.eval_classes),
+        "config": _portable_config(cfg),
+        **provenance(setup.started, setup.device, setup.ctx.world_size, cfg.paths.output_dir),
+        "wandb": {"run_id": logger.run_id, "dir": portable_path(logger.run_dir)},
+    }
+    if setup.ctx.is_main:
+        record["path"] = str(write_record(setup.output_dir, record))
+        existing = setup.record_dir / RECORD_NAME
+        keep = status != "completed" and existing.is_file()
+        if keep and read_record(existing)["status"] == "completed":
+            log.warning("run failed; the completed record '%s' is kept", existing)
+        else:
+            record["path"] = str(write_record(setup.record_dir, record))
+    return record
+
+
+def _setup(cfg: DictConfig) -> RunSetup:
+    register_resolvers()
+    started = time.time()
+    ctx = init_distributed(cfg.trainer.device)
+    device = resolve_device(cfg.trainer.device, ctx.local_rank)
+    identity = run_identity(cfg)
+    return RunSetup(
+        identity=identity,
+        ctx=ctx,
+        device=device,
+        output_dir=Path(cfg.paths.output_dir),
+        record_dir=identity.record_dir(cfg.paths.results_dir),
+        started=started,
     )
-    try:
-        state = trainer.fit()
-    except NonFiniteLossError as err:
-        if ctx.is_main:
-            failed = _record(cfg, trainer.state, "failed", started, device, ctx, logger, str(err))
-            write_record(output_dir, failed)
-            write_record(results_path, failed)
-        logger.finish(exit_code=1)
-        raise
-    record = _record(cfg, state, "completed", started, device, ctx, logger)
+
+
+def _print(ctx: DistContext, text: str) -> None:
     if ctx.is_main:
-        logger.summary(
-            {f"best/{k}": v for k, v in state.best_metrics.items() if isinstance(v, float)}
+        print(text, flush=True)
+
+
+def _describe(error: BaseException) -> tuple[str, str]:
+    status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+    return status, f"{type(error).__name__}: {error}"
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Train one configuration end to end; returns its run record (with ``score``).
+
+    Writes ``metrics.json`` into ``paths.output_dir`` (the Hydra run folder) and into
+    ``<paths.results_dir>/<run_name>/`` (:class:`~lossd.records.RunIdentity`); with
+    ``skip_done=true`` a configuration whose record exists and is complete is not trained
+    again. Any exception still writes a record naming it (``status`` ``failed``) and closes the
+    logger, then propagates.
+    """
+    setup = _setup(cfg)
+    done = setup.record_dir / RECORD_NAME
+    if cfg.get("skip_done") and done.is_file() and read_record(done)["status"] == "completed":
+        _print(setup.ctx, f"skip_done: '{done}' exists; not training this configuration again")
+        record = read_record(done)
+        record["score"] = float(record["metrics"].get(cfg.trainer.monitor, math.nan))
+        return record
+
+    components: RunComponents | None = None
+    state = TrainState()
+    status, error = "failed", None
+    try:
+        components = build_components(cfg, setup)
+        if components.resumed_epoch is not None:
+            _print(setup.ctx, f"resumed after epoch {components.resumed_epoch}")
+        _print(
+            setup.ctx,
+            f"training {cfg.model.name} with loss={cfg.loss.name} on {cfg.dataset.name} "
+            f"({components.num_train} train / {components.num_val} val images) on "
+            f"{setup.device}, world size {setup.ctx.world_size}; output: {setup.output_dir}",
         )
-        logger.finish()
-        write_record(output_dir, record)
-        written = write_record(results_path, record)
-        best = state.best_metrics
-        print(
-            f"\nvalidation metrics of the best epoch ({state.best_epoch}/{state.epoch}, by "
-            f"{cfg.trainer.monitor}) — {cfg.dataset.name} / {cfg.model.name} / {cfg.loss.name}"
+        state = components.trainer.fit()
+        status = "completed"
+    except BaseException as err:
+        status, error = _describe(err)
+        if components is not None:
+            state = components.trainer.state
+        raise
+    finally:
+        logger = setup.logger
+        try:
+            record = write_run_record(cfg, setup, state, logger, status, error)
+        finally:
+            if status == "completed":
+                logger.summary(
+                    {f"best/{k}": v for k, v in state.best_metrics.items() if isinstance(v, float)}
+                )
+            logger.finish(exit_code=0 if status == "completed" else 1)
+    if setup.ctx.is_main:
+        info = components.info
+        print_metrics(
+            f"validation metrics of the best epoch ({state.best_epoch}/{state.epoch}, by "
+            f"{cfg.trainer.monitor}) — {cfg.dataset.name} / {cfg.model.name} / {cfg.loss.name}",
+            state.best_metrics,
+            info,
+            cfg.dataset.eval_classes,
+            Path(record["path"]),
+            record["wall_time_s"],
         )
-        print(format_metrics_table(best, info.classes, list(cfg.dataset.eval_classes)))
-        wall = record["wall_time_s"]
-        print(f"run record: {written}  (wall time {wall:.0f} s)")
         if logger.run_dir:
             print(f"W&B run folder: {logger.run_dir}")
-    score = state.best_metrics.get(cfg.trainer.monitor, math.nan)
-    record["score"] = float(score)
+    record["score"] = float(state.best_metrics.get(cfg.trainer.monitor, math.nan))
     return record

@@ -18,6 +18,21 @@ per distance map. This module computes the same numbers from two observations:
   transforms (see :mod:`lossd.ops.distance`). They do not depend on the network and can be
   computed once per batch with :func:`target_distance_maps`.
 
+Ignored pixels (``ignore_index``) follow one of two conventions, ``ignore_mode``:
+
+* ``"exclude"`` (default; docs/lossd.md, "Beyond the reference"): an ignored pixel belongs to no
+  class's true region and is left out of the mean and of the classes taken, so the prediction
+  there costs nothing and gets no gradient.
+* ``"authors"``: the authors' code has no ignore handling (qwqwqer233/Lossd lossd.py@86ed3c0:
+  line 162 ``target_bin_mask = (target == label)``, line 177 ``norm_diff.mean()`` over every
+  pixel, lines 144-149 classes from ``pred_class.unique()`` and ``target.unique()`` filtered by
+  ``label_list``). An ignored pixel is background in every class's true mask, stays in the mean
+  (the denominator is ``B * H * W``) and its predicted class counts as taken. Its terms are
+  ``diff = 0`` for every class but its prediction ``k``, where ``diff`` is its distance to the
+  true region of ``k`` (an over-segmentation error): a prediction there is penalised like a
+  false positive. The distance maps are the same in both conventions; only the pixels that
+  enter the sum and the mean differ.
+
 The prediction ``k = argmax(softmax(x))`` of step 1 is taken as the first maximal logit
 (as ``logits.max(dim=1)``), which is the same class because softmax is increasing, and saves a
 dense softmax in the forward pass. The two can differ only where two float32 logits are so close
@@ -52,6 +67,7 @@ _DIFF_EPS = 1e-6
 """Offset inside the log normaliser, ``log1p(diff + 1e-6)`` (docs/lossd.md, step 4)."""
 
 _REDUCTIONS = ("mean", "sum")
+_IGNORE_MODES = ("authors", "exclude")
 
 
 class TargetDistanceMaps(NamedTuple):
@@ -65,6 +81,8 @@ class TargetDistanceMaps(NamedTuple):
             ``max_iter`` where the image has no pixel of the class, 0 inside the region.
         max_iter: The cap the maps were computed with.
         ignore_index: The ignore value the maps were computed with (``None``: no ignore).
+            The maps do not depend on ``ignore_mode`` (ignored pixels belong to no class's
+            region in both conventions, and their depth is 0).
     """
 
     depth: Tensor
@@ -234,23 +252,32 @@ class _LossdFunction(torch.autograd.Function):
         max_iter: int,
         mean: bool,
         has_ignore: bool,
+        keep_ignored: bool,
     ) -> Tensor:
         num_classes = logits.shape[1]
         with torch.autocast(device_type=logits.device.type, enabled=False):
             # Step 1: k = argmax(softmax(x)) = the first maximal logit (see the module note).
             pred = _first_max_index(logits.detach())
+            # Ignored pixels carry the label num_classes (no class). ``wrong`` marks the
+            # pixels whose predicted class has a term (k != t), ``missed`` those whose true
+            # class has one (k != t and t is a class); they differ only at ignored pixels
+            # kept in the sum (ignore_mode="authors"), which have no true class.
+            # torch.full fills on the device: no host-device copy, no synchronisation.
+            num_pixels = torch.full((), float(label.numel()), device=label.device)
             if has_ignore:
                 valid = label != num_classes
                 true_class = label.clamp(max=num_classes - 1)
-                pred_seen = pred.masked_fill(~valid, num_classes)
-                wrong = (pred != label) & valid
-                num_valid = valid.sum().float()
+                missed = (pred != label) & valid
+                if keep_ignored:
+                    pred_seen, wrong, num_valid = pred, pred != label, num_pixels
+                else:
+                    pred_seen = pred.masked_fill(~valid, num_classes)
+                    wrong, num_valid = missed, valid.sum().float()
             else:
                 true_class = label
                 pred_seen = pred
-                wrong = pred != label
-                # torch.full fills on the device: no host-device copy, no synchronisation.
-                num_valid = torch.full((), float(label.numel()), device=label.device)
+                wrong = missed = pred != label
+                num_valid = num_pixels
             # Step 5: classes taken = selected classes seen in the prediction or the target.
             seen = torch.zeros(num_classes + 1, dtype=torch.bool, device=label.device)
             seen.scatter_(0, pred_seen.reshape(-1), True).scatter_(0, label.reshape(-1), True)
@@ -264,10 +291,10 @@ class _LossdFunction(torch.autograd.Function):
             # diff = 0 elsewhere. diff is an integer in 0..max_iter, so the per-class terms
             # are looked up in tables indexed by class * (max_iter + 1) + diff.
             dist_pred = outside.gather(1, pred.unsqueeze(1)).squeeze(1)  # 0 where k == t
-            if has_ignore:
+            if has_ignore and not keep_ignored:
                 dist_pred = dist_pred * wrong
             key_pred = pred * (max_iter + 1) + dist_pred
-            key_true = true_class * (max_iter + 1) + depth * wrong
+            key_true = true_class * (max_iter + 1) + depth * missed
             excess_table, coef_table, n_zero = _term_tables(weights, max_iter)
             excess = excess_table.take(key_pred).add_(excess_table.take(key_true))
             # Every taken class adds n(0) at each valid pixel, plus the excess of its errors.
@@ -298,7 +325,7 @@ class _LossdFunction(torch.autograd.Function):
             from_true = prob.gather(1, true_class) * (coef_true * grad_value).unsqueeze(1)
             grad = prob.mul_(-(from_pred + from_true))
             grad.scatter_add_(1, pred, from_pred).scatter_add_(1, true_class, from_true)
-        return grad.to(logits.dtype), None, None, None, None, None, None, None, None
+        return grad.to(logits.dtype), None, None, None, None, None, None, None, None, None
 
 
 class DistanceLoss(nn.Module):
@@ -319,9 +346,17 @@ class DistanceLoss(nn.Module):
         reduction: ``"mean"`` divides the weighted sum of the per-class terms by the number of
             classes taken (docs/lossd.md, step 5); ``"sum"`` returns the weighted sum.
         ignore_index: Label value of ignored pixels, or ``None`` (default, the reference).
-            Ignored pixels count as "not c" for the distance maps and are left out of the mean
-            and of the classes taken (docs/lossd.md, "Beyond the reference"); with no ignored
-            pixel present the value equals the reference.
+            Ignored pixels count as "not c" for the distance maps; ``ignore_mode`` says whether
+            they also enter the mean. With no ignored pixel present the value equals the
+            reference in both modes.
+        ignore_mode: ``"exclude"`` (default; docs/lossd.md, "Beyond the reference"): ignored
+            pixels are left out of the mean and of the classes taken, and get no gradient.
+            ``"authors"``: as the authors' code, which has no ignore handling
+            (qwqwqer233/Lossd lossd.py@86ed3c0, lines 162 and 177): ignored pixels are
+            background for every class and stay in the mean, so a prediction of class ``k``
+            there costs the term of its distance to the true region of ``k``, and ``k``
+            counts as taken (see the module docstring). No effect if ``ignore_index`` is
+            ``None``.
 
     Shape:
         - logits: ``[B, C, H, W]``, any floating dtype.
@@ -352,6 +387,7 @@ class DistanceLoss(nn.Module):
         max_iter: int = 50,
         reduction: Literal["mean", "sum"] = "mean",
         ignore_index: int | None = None,
+        ignore_mode: Literal["authors", "exclude"] = "exclude",
     ) -> None:
         super().__init__()
         _check_num_classes(num_classes)
@@ -359,6 +395,11 @@ class DistanceLoss(nn.Module):
         if reduction not in _REDUCTIONS:
             raise InvalidOptionError(f"reduction={reduction!r}; expected one of {_REDUCTIONS}")
         _check_ignore_index(ignore_index)
+        if ignore_mode not in _IGNORE_MODES:
+            raise InvalidOptionError(
+                f"ignore_mode={ignore_mode!r}; expected one of {_IGNORE_MODES} ('exclude': "
+                "ignored pixels leave the mean; 'authors': they stay in it as background)"
+            )
         class_list = self._checked_classes(num_classes, classes)
         weight_list = self._checked_weights(class_list, class_weights)
         self.num_classes = num_classes
@@ -366,6 +407,7 @@ class DistanceLoss(nn.Module):
         self.max_iter = max_iter
         self.reduction = reduction
         self.ignore_index = ignore_index
+        self.ignore_mode = ignore_mode
         weights = torch.zeros(num_classes, dtype=torch.float32)
         weights[list(class_list)] = torch.tensor(weight_list, dtype=torch.float32)
         selected = torch.zeros(num_classes, dtype=torch.bool)
@@ -413,7 +455,7 @@ class DistanceLoss(nn.Module):
         return (
             f"num_classes={self.num_classes}, classes={list(self.classes)}, "
             f"max_iter={self.max_iter}, reduction={self.reduction!r}, "
-            f"ignore_index={self.ignore_index}"
+            f"ignore_index={self.ignore_index}, ignore_mode={self.ignore_mode!r}"
         )
 
     def _check_logits(self, logits: Tensor, target: Tensor) -> None:
@@ -489,5 +531,6 @@ class DistanceLoss(nn.Module):
             self.max_iter,
             self.reduction == "mean",
             self.ignore_index is not None,
+            self.ignore_mode == "authors",
         )
         return value

@@ -12,14 +12,24 @@ from lossd.models.abcnet import ABCNet
 from lossd.models.fcn import FCN8s
 from lossd.models.sfanet import SFANet
 from lossd.models.unetformer import UNetFormer
+from lossd.models.weights import (
+    PRETRAINED_BACKBONES,
+    WeightStatus,
+    check_weights,
+    fetch_weights,
+)
 
 __all__ = [
     "MODEL_NAMES",
+    "PRETRAINED_BACKBONES",
     "ABCNet",
     "FCN8s",
     "SFANet",
     "SegmentationModel",
     "UNetFormer",
+    "WeightStatus",
     "build_model",
+    "check_weights",
+    "fetch_weights",
     "load_weights",
 ]

@@ -9,7 +9,8 @@ Pretrained weights come, in this order, from a local file (``weights_file``), fr
 Hugging Face cache, or from the Hugging Face hub. Nothing is downloaded unless
 ``pretrained=True`` is asked for, and a failed download raises one
 :class:`~lossd.errors.WeightsUnavailableError` that names the timm model, its hub id and how to
-provide the file offline.
+provide the file offline: ``python scripts/fetch_weights.py`` (:mod:`lossd.models.weights`)
+fills the cache with every backbone of conf/model/ on a machine with network access.
 """
 
 import os
@@ -27,9 +28,12 @@ from torch import nn
 from lossd.errors import CheckpointError, InvalidOptionError, WeightsUnavailableError
 
 __all__ = [
+    "FETCH_COMMAND",
     "HUB_WEIGHT_FILES",
+    "cached_hub_file",
     "create_backbone",
     "feature_channels_and_strides",
+    "hub_location",
     "resolve_pretrained_file",
 ]
 
@@ -40,6 +44,10 @@ HUB_PROBE_TIMEOUT_S = 3.0
 #: File names that timm publishes on the Hugging Face hub, preferred first
 #: (timm/models/_hub.py: ``HF_SAFE_WEIGHTS_NAME``, ``HF_WEIGHTS_NAME``).
 HUB_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+#: The command that puts the pretrained weights of every configured backbone into the cache
+#: (scripts/fetch_weights.py; run it where the network is reachable, e.g. a login node).
+FETCH_COMMAND = "python scripts/fetch_weights.py"
 
 
 def _check_model_name(name: str) -> None:
@@ -72,6 +80,39 @@ def _hub_id(model: nn.Module) -> tuple[str | None, str | None]:
         hub_id if isinstance(hub_id, str) and hub_id else None,
         url if isinstance(url, str) and url else None,
     )
+
+
+def hub_location(name: str) -> tuple[str | None, str | None]:
+    """Hub id and legacy URL of a timm model's pretrained weights, from timm's registry.
+
+    The same as the ``pretrained_cfg`` of ``timm.create_model(name)`` without building it.
+
+    Raises:
+        InvalidOptionError: ``name`` is not a timm model.
+    """
+    _check_model_name(name)
+    cfg = timm.models.get_pretrained_cfg(name)
+    if cfg is None:
+        return None, None
+    url = cfg.url[0] if isinstance(cfg.url, tuple) else cfg.url  # (url, filename) or url
+    return cfg.hf_hub_id or None, url or None
+
+
+def cached_hub_file(hub_id: str) -> Path | None:
+    """The weights file of a hub repository in the Hugging Face cache, or None (no network).
+
+    The cache is ``huggingface_hub.constants.HF_HUB_CACHE`` (``$HF_HOME/hub`` by default).
+    """
+    for filename in HUB_WEIGHT_FILES:
+        cached = try_to_load_from_cache(hub_id, filename)
+        if isinstance(cached, str):
+            return Path(cached)
+    return None
+
+
+def _one_line(err: BaseException) -> str:
+    """``Type: message`` with the message's whitespace (newlines included) collapsed."""
+    return f"{type(err).__name__}: {' '.join(str(err).split())}"
 
 
 def _hub_unreachable_reason() -> str | None:
@@ -113,10 +154,9 @@ def _resolve_hub_file(name: str, hub_id: str | None, url: str | None) -> Path:
             f"timm model {name!r} has no Hugging Face hub weights (legacy URL: {url}); download "
             "the file yourself and pass backbone_weights=<path>, or use pretrained=False"
         )
-    for filename in HUB_WEIGHT_FILES:
-        cached = try_to_load_from_cache(hub_id, filename)
-        if isinstance(cached, str):
-            return Path(cached)
+    cached = cached_hub_file(hub_id)
+    if cached is not None:
+        return cached
     reason = _hub_unreachable_reason()
     try:
         if reason is not None:
@@ -126,8 +166,9 @@ def _resolve_hub_file(name: str, hub_id: str | None, url: str | None) -> Path:
         raise WeightsUnavailableError(
             f"pretrained weights for timm model {name!r} (Hugging Face hub id {hub_id!r}) are "
             f"not in the Hugging Face cache ({hf_constants.HF_HUB_CACHE}) and could not be "
-            f"downloaded ({type(err).__name__}: {err}). Either run once with network access "
-            "(the file is cached there; set HF_HOME to move the cache), or download "
+            f"downloaded ({_one_line(err)}). Run `{FETCH_COMMAND}` once on a machine with "
+            "network access (e.g. a login node) with the same HF_HOME: it caches the weights "
+            "of every configured backbone there. Or download "
             f"https://huggingface.co/{hub_id}/resolve/main/{HUB_WEIGHT_FILES[0]} and pass "
             "backbone_weights=<path to that file> (Hydra: +model.net.backbone_weights=<path>), "
             "or use pretrained=False"

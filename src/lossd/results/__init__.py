@@ -6,7 +6,7 @@ the training engine, which writes records, does not load them.
 
 from typing import TYPE_CHECKING, Any
 
-from lossd.results.records import (
+from lossd.records import (
     RECORD_NAME,
     find_records,
     git_commit,

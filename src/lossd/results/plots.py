@@ -30,16 +30,9 @@ from matplotlib.patches import Patch
 
 from lossd.errors import InvalidOptionError
 from lossd.io.colours import colorize
-from lossd.results.records import read_record
-from lossd.results.tables import (
-    DATASET_LABELS,
-    DATASET_ORDER,
-    LOSS_LABELS,
-    LOSS_ORDER,
-    MODEL_LABELS,
-    MODEL_ORDER,
-    per_class_table,
-)
+from lossd.records import read_record
+from lossd.results.labels import Labels
+from lossd.results.tables import DATASET_ORDER, LOSS_ORDER, MODEL_ORDER, per_class_table
 
 __all__ = [
     "ERROR_KINDS",
@@ -83,6 +76,7 @@ def plot_class_deltas(
     Raises:
         InvalidOptionError: If there is no base or +Lossd run of ``dataset``.
     """
+    labels = Labels.from_runs(runs)
     data = per_class_table(runs, dataset, metric, models=models).data
     models = _ordered(data["model"], MODEL_ORDER) if models is None else list(models)
     classes = list(dict.fromkeys(data["class"]))
@@ -96,7 +90,7 @@ def plot_class_deltas(
             x + (i - (len(models) - 1) / 2) * width,
             deltas.to_numpy(float),
             width,
-            label=MODEL_LABELS.get(model, model),
+            label=labels.model(model),
         )
     ax.axhline(0.0, color="0.3", linewidth=0.8)
     evaluated = dict(zip(data["class"], data["evaluated"], strict=False))
@@ -104,7 +98,7 @@ def plot_class_deltas(
         x, [c if evaluated.get(c, True) else f"{c} *" for c in classes], rotation=30, ha="right"
     )
     ax.set_ylabel(f"Δ {metric} (+Lossd - base), points")
-    ax.set_title(f"{DATASET_LABELS.get(dataset, dataset)}: per-class {metric} gain of +Lossd")
+    ax.set_title(f"{labels.dataset(dataset)}: per-class {metric} gain of +Lossd")
     ax.legend(fontsize=8)
     return fig
 
@@ -117,6 +111,7 @@ def plot_metric_scatter(runs: pd.DataFrame, x: str = "mIoU", y: str = "mBIoU") -
     Raises:
         InvalidOptionError: If no completed run has both metrics.
     """
+    labels = Labels.from_runs(runs)
     done = runs[runs["status"].fillna("completed").eq("completed")] if len(runs) else runs
     if len(done):
         done = done[done[x].notna() & done[y].notna()]
@@ -143,12 +138,12 @@ def plot_metric_scatter(runs: pd.DataFrame, x: str = "mIoU", y: str = "mBIoU") -
             )
         ax.set_xlabel(f"{x} (%)")
         ax.set_ylabel(f"{y} (%)")
-        ax.set_title(DATASET_LABELS.get(dataset, dataset))
+        ax.set_title(labels.dataset(dataset))
         ax.grid(alpha=0.3)
-    handles = [Patch(color=colours[loss], label=LOSS_LABELS.get(loss, loss)) for loss in losses]
+    handles = [Patch(color=colours[loss], label=labels.loss(loss)) for loss in losses]
     handles += [
         axes[0].scatter(
-            [], [], marker=markers[m], c="white", edgecolors="0.2", label=MODEL_LABELS.get(m, m)
+            [], [], marker=markers[m], c="white", edgecolors="0.2", label=labels.model(m)
         )
         for m in models
     ]
@@ -205,6 +200,7 @@ def plot_error_histograms(histograms: pd.DataFrame, dataset: str | None = None) 
     Raises:
         InvalidOptionError: If there are no histograms (for ``dataset``).
     """
+    labels = Labels.from_runs(histograms)
     if histograms.empty:
         raise InvalidOptionError(
             "no over/under-segmentation histograms in these runs; train them with "
@@ -236,14 +232,14 @@ def plot_error_histograms(histograms: pd.DataFrame, dataset: str | None = None) 
                     values.to_numpy(float),
                     width,
                     color=colours[loss],
-                    label=LOSS_LABELS.get(loss, loss),
+                    label=labels.loss(loss),
                 )
             ax.set_xticks(x, bins)
             ax.set_xlabel("distance (px)")
             ax.set_ylabel("pixels per run")
-            ax.set_title(f"{MODEL_LABELS.get(model, model)}: {ERROR_KINDS[kind]}", fontsize=8)
+            ax.set_title(f"{labels.model(model)}: {ERROR_KINDS[kind]}", fontsize=8)
     axes[0][0].legend(fontsize=8)
-    fig.suptitle(f"{DATASET_LABELS.get(dataset, dataset)}: where the wrong pixels lie")
+    fig.suptitle(f"{labels.dataset(dataset)}: where the wrong pixels lie")
     return fig
 
 
@@ -313,8 +309,8 @@ def predict_examples(
         raise CheckpointError(f"run record '{record.get('path')}' names no output_dir")
     base = Path(base_dir) if base_dir else Path.cwd()
     checkpoint = Path(_rooted(record["output_dir"], base)) / "checkpoints" / "best.ckpt"
-    model, config = load_model_from_checkpoint(checkpoint, device)
-    val_cfg = dict(config["dataset"]["val"])
+    model, meta = load_model_from_checkpoint(checkpoint, device)
+    val_cfg = dict(meta.config["dataset"]["val"])
     val_cfg["root"] = _rooted(val_cfg["root"], base)
     dataset = build(val_cfg)
     examples = []

@@ -1,6 +1,6 @@
 """Run records as a table: one row per run, mean metrics and per-class columns.
 
-The records (``metrics.json``, :mod:`lossd.results.records`) are the source of truth for every
+The records (``metrics.json``, :mod:`lossd.records`) are the source of truth for every
 table and figure (design.md, Conventions); this module flattens them into a
 :class:`pandas.DataFrame` that :mod:`lossd.results.tables`, :mod:`lossd.results.plots` and
 ``notebooks/analysis.ipynb`` share. W&B runs are converted into the same shape by
@@ -14,8 +14,10 @@ Columns of the frame:
 - mean metrics (fractions in 0..1, NaN when absent): :data:`MEAN_METRICS`;
 - per-class metrics ``"<metric>/<class name>"`` for the metrics of :data:`PER_CLASS_METRICS`
   (e.g. ``IoU/building``); classes of other datasets are NaN;
-- lists kept as objects: ``class_names``, ``eval_classes``, and the over/under-segmentation
-  histograms ``fp_distance_hist`` / ``fn_depth_hist`` ([C][bins] pixel counts) with their
+- lists kept as objects: ``labels`` (the record's display names of its dataset, model and
+  loss, None in records older than them), ``class_names``, ``eval_classes``, and the
+  over/under-segmentation histograms ``fp_distance_hist`` / ``fn_depth_hist`` ([C][bins]
+  pixel counts) with their
   ``diagnostic_bins`` when the run had ``metrics.diagnostics=true`` (else None).
 """
 
@@ -27,7 +29,7 @@ from typing import Any
 
 import pandas as pd
 
-from lossd.results.records import find_records, read_record
+from lossd.records import find_records, read_record
 
 __all__ = [
     "KEY_COLUMNS",
@@ -63,6 +65,7 @@ _FACT_COLUMNS = (
     "output_dir",
 )
 _LIST_COLUMNS = (
+    "labels",
     "class_names",
     "eval_classes",
     "fp_distance_hist",
@@ -113,6 +116,8 @@ def record_to_row(record: Mapping[str, Any]) -> dict[str, Any]:
         for class_name, value in zip(names, values, strict=False):
             row[per_class_column(name, class_name)] = _float(value)
     eval_classes = record.get("eval_classes") or metrics.get("eval_classes")
+    labels = record.get("labels")
+    row["labels"] = dict(labels) if isinstance(labels, Mapping) else None
     row["class_names"] = names
     row["eval_classes"] = (
         [int(c) for c in eval_classes] if eval_classes else list(range(len(names)))

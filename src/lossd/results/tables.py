@@ -25,18 +25,15 @@ from tabulate import tabulate
 
 from lossd.errors import DataFormatError, InvalidOptionError
 from lossd.io import atomic_path
+from lossd.results.labels import Labels, headline_metric
 from lossd.results.runs import MEAN_METRICS, per_class_column
 
 __all__ = [
     "BASE_LOSS",
-    "DATASET_LABELS",
     "DATASET_ORDER",
-    "HEADLINE_METRICS",
     "LOSSD_LOSS",
-    "LOSS_LABELS",
     "LOSS_ORDER",
     "MISSING",
-    "MODEL_LABELS",
     "MODEL_ORDER",
     "REFERENCE_COLUMNS",
     "REFERENCE_NOTES",
@@ -62,33 +59,6 @@ LOSSD_LOSS = "lossd"
 DATASET_ORDER = ("loveda", "uavid", "potsdam", "synthetic")
 MODEL_ORDER = ("unetformer", "abcnet", "fcn", "sfanet")
 LOSS_ORDER = ("base", "lossd", "boundary_kervadec", "boundary_f1", "dtl", "lovasz", "rmi", "dice")
-
-DATASET_LABELS = {
-    "loveda": "LoveDA",
-    "uavid": "UAVid",
-    "potsdam": "Potsdam",
-    "synthetic": "Synthetic",
-}
-MODEL_LABELS = {
-    "unetformer": "UNetFormer",
-    "abcnet": "ABCNet",
-    "fcn": "FCN-8s",
-    "sfanet": "SFA-Net",
-}
-LOSS_LABELS = {
-    "base": "base",
-    "lossd": "+Lossd",
-    "boundary_kervadec": "+Boundary (Kervadec)",
-    "boundary_f1": "+Boundary F1",
-    "dtl": "+DTL",
-    "lovasz": "+Lovász",
-    "rmi": "+RMI",
-    "dice": "+Dice",
-}
-
-HEADLINE_METRICS = {"loveda": "mIoU", "uavid": "mIoU", "potsdam": "mF1", "synthetic": "mF1"}
-"""The metric each dataset's papers report first (docs/reference.md, "Paper results": LoveDA and
-UAVid mIoU, Potsdam mF1; the synthetic set follows the Potsdam protocol)."""
 
 REFERENCE_COLUMNS = (
     "dataset",
@@ -409,11 +379,12 @@ def _base_vs_lossd(
 
 
 def _metric_for(metric: str | Mapping[str, str] | None, dataset: str) -> str:
+    """``metric`` for ``dataset`` (a name, or a per-dataset mapping); default its headline."""
     if metric is None:
-        return HEADLINE_METRICS.get(dataset, "mIoU")
+        return headline_metric(dataset)
     if isinstance(metric, str):
         return metric
-    return metric.get(dataset, HEADLINE_METRICS.get(dataset, "mIoU"))
+    return metric.get(dataset, headline_metric(dataset))
 
 
 def main_table(
@@ -433,7 +404,7 @@ def main_table(
         runs: Frame of :func:`lossd.results.load_runs`.
         reference: Frame of :func:`load_reference` (None: the published columns are missing).
         metric: One metric for every dataset, a mapping dataset -> metric, or None for
-            :data:`HEADLINE_METRICS`.
+            :attr:`lossd.data.DatasetInfo.headline_metric`.
         datasets: Datasets (rows), default those in ``runs``.
         models: Models (rows), default those in ``runs``.
         name: File stem, default ``main`` (or ``main_<metric>`` for one metric).
@@ -443,6 +414,7 @@ def main_table(
         (base/+Lossd seeds), paper base, paper +Lossd (Lossd paper), published base (the
         model's own paper).
     """
+    labels = Labels.from_runs(runs)
     pair = runs[runs["loss"].isin([BASE_LOSS, LOSSD_LOSS])] if len(runs) else runs
     datasets = list(datasets) if datasets else _ordered(pair["dataset"], DATASET_ORDER)
     models = list(models) if models else _ordered(pair["model"], MODEL_ORDER)
@@ -474,8 +446,8 @@ def main_table(
             )
             display.append(
                 [
-                    DATASET_LABELS.get(dataset, dataset),
-                    MODEL_LABELS.get(model, model),
+                    labels.dataset(dataset),
+                    labels.model(model),
                     chosen,
                     format_mean_std(*base),
                     format_mean_std(*ours),
@@ -546,6 +518,7 @@ def per_class_table(
     Raises:
         InvalidOptionError: If ``runs`` has no run of ``dataset``.
     """
+    labels = Labels.from_runs(runs)
     subset = runs[(runs["dataset"] == dataset) & runs["loss"].isin([BASE_LOSS, LOSSD_LOSS])]
     if subset.empty:
         known = sorted(set(runs["dataset"])) if len(runs) else []
@@ -574,7 +547,7 @@ def per_class_table(
             )
             display.append(
                 [
-                    MODEL_LABELS.get(model, model),
+                    labels.model(model),
                     class_name if index in evaluated else f"{class_name} *",
                     format_mean_std(*base),
                     format_mean_std(*ours),
@@ -583,7 +556,7 @@ def per_class_table(
                     published[1],
                 ]
             )
-    label = DATASET_LABELS.get(dataset, dataset)
+    label = labels.dataset(dataset)
     notes = [_STD_NOTE + " n = base/+Lossd."]
     if len(evaluated) < len(class_names):
         notes.append("Classes marked * are outside the dataset's evaluation protocol (no mean).")
@@ -616,6 +589,7 @@ def loss_table(
         Columns: dataset, model, loss, n, then per metric the mean ± std and Δ (loss - base of
         the same dataset and model; blank on the base row, :data:`MISSING` without a base run).
     """
+    labels = Labels.from_runs(runs)
     datasets = _ordered(runs["dataset"], DATASET_ORDER) if len(runs) else []
     summary = summarize(runs, metrics=list(metrics))
     numeric, display = [], []
@@ -626,9 +600,9 @@ def loss_table(
                 keys = {"dataset": dataset, "model": model}
                 row: dict[str, Any] = {**keys, "loss": loss}
                 cells = [
-                    DATASET_LABELS.get(dataset, dataset),
-                    MODEL_LABELS.get(model, model),
-                    LOSS_LABELS.get(loss, loss),
+                    labels.dataset(dataset),
+                    labels.model(model),
+                    labels.loss(loss),
                 ]
                 counts = []
                 for metric in metrics:

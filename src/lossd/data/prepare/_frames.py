@@ -1,7 +1,8 @@
 """Preparing sources that fit in memory: one PNG image (and label) -> PNG patches.
 
 Used by LoveDA (1024² images, kept whole by default) and UAVid (4K frames). The dataset
-module supplies the label decoder; everything here is dataset-independent.
+module supplies the label decoder and, for UAVid, the bottom-right region that is kept;
+everything here is dataset-independent.
 """
 
 from collections.abc import Callable
@@ -14,7 +15,7 @@ import numpy as np
 
 from lossd.data._labels import UnknownPolicy
 from lossd.data.info import IGNORE_INDEX
-from lossd.data.prepare._grid import PatchWindow, pad_patch, patch_grid, patch_name
+from lossd.data.prepare._grid import PatchWindow, cut_patch, patch_grid, patch_name, region_grid
 from lossd.data.prepare._outputs import PatchOutputs, SourceResult, png_size
 from lossd.errors import DataFormatError
 from lossd.io import read_image, write_image, write_mask
@@ -39,6 +40,9 @@ class FrameJob:
         patch_size: Patch ``(height, width)``; ``None`` keeps the image whole.
         stride: Step between patches; ``None`` = the patch size.
         link: Hard-link (instead of re-encode) an image that is kept whole.
+        region: Keep only this ``(rows, columns)`` region at the image's bottom-right corner
+            and cut it into patches (:func:`region_grid`; parts beyond the image's top/left
+            edge are padding: image 0, mask 255); ``None`` = the whole image.
     """
 
     stem: str
@@ -51,6 +55,7 @@ class FrameJob:
     patch_size: tuple[int, int] | None
     stride: tuple[int, int] | None
     link: bool = False
+    region: tuple[int, int] | None = None
 
 
 def size_mismatch(
@@ -87,15 +92,13 @@ def _write_patches(
             raise DataFormatError(size_mismatch(job.image, image.shape, job.label, mask.shape))
     for window in windows:
         name = patch_name(job.stem, window.row, window.col)
-        rows = slice(window.row, window.row + window.height)
-        cols = slice(window.col, window.col + window.width)
         if whole and job.link:
             out.link(f"images/{name}.png", job.image)
         else:
-            image_patch = pad_patch(image[rows, cols], patch, 0)
+            image_patch = cut_patch(image, window.row, window.col, patch, 0)
             out.write(f"images/{name}.png", partial(write_image, image=image_patch))
         if mask is not None:
-            mask_patch = pad_patch(mask[rows, cols], patch, IGNORE_INDEX)
+            mask_patch = cut_patch(mask, window.row, window.col, patch, IGNORE_INDEX)
             out.write(f"masks/{name}.png", partial(write_mask, mask=mask_patch))
 
 
@@ -112,7 +115,11 @@ def process_frame(job: FrameJob) -> SourceResult:
     with PatchOutputs(job.split_dir) as out:
         height, width = png_size(job.image)
         patch = job.patch_size or (height, width)
-        windows = patch_grid(height, width, patch, job.stride or patch)
+        step = job.stride or patch
+        if job.region is None:
+            windows = patch_grid(height, width, patch, step)
+        else:
+            windows = region_grid(height, width, job.region, patch, step)
         folders = ["images"] if job.label is None else ["images", "masks"]
         names = [patch_name(job.stem, w.row, w.col) for w in windows]
         files = [[f"{folder}/{name}.png" for folder in folders] for name in names]
@@ -120,7 +127,7 @@ def process_frame(job: FrameJob) -> SourceResult:
         if out.all_exist(flat):
             out.keep(flat)
         else:
-            whole = job.patch_size is None or patch == (height, width)
+            whole = job.region is None and (job.patch_size is None or patch == (height, width))
             _write_patches(out, job, windows, patch, whole)
         record: dict[str, Any] = {
             "stem": job.stem,

@@ -6,6 +6,10 @@ back. Patches start at ``0, stride, 2*stride, ...`` and the grid stops at the fi
 reaches the image border; that last patch is padded at the bottom/right (images with 0, masks
 with 255 = ignore), so every source pixel lies in at least one patch and offsets stay in
 source coordinates.
+
+:func:`region_grid` lays the same grid over a region anchored at the bottom-right corner of the
+source (UAVid, after GeoSeg): where the region reaches beyond the source's top or left edge,
+offsets are negative and the patch is padded at the top/left (:func:`cut_patch`).
 """
 
 import re
@@ -19,6 +23,7 @@ from lossd.errors import InvalidOptionError
 
 __all__ = [
     "PatchWindow",
+    "cut_patch",
     "pad_patch",
     "pair",
     "parse_patch_name",
@@ -26,9 +31,10 @@ __all__ = [
     "patch_name",
     "patch_options",
     "patch_starts",
+    "region_grid",
 ]
 
-_NAME = re.compile(r"^(?P<stem>.+)_(?P<row>\d+)_(?P<col>\d+)(?:\.[A-Za-z0-9]+)?$")
+_NAME = re.compile(r"^(?P<stem>.+)_(?P<row>-?\d+)_(?P<col>-?\d+)(?:\.[A-Za-z0-9]+)?$")
 
 
 @dataclass(frozen=True)
@@ -36,10 +42,14 @@ class PatchWindow:
     """One patch: its offset in the source and the extent of source pixels it holds.
 
     Attributes:
-        row: Offset of the patch's top row in the source image.
-        col: Offset of the patch's left column in the source image.
-        height: Source rows inside the patch (less than the patch height at the bottom edge).
-        width: Source columns inside the patch (less than the patch width at the right edge).
+        row: Offset of the patch's top row in the source image (negative: the patch starts
+            ``-row`` rows above the source, which are padding).
+        col: Offset of the patch's left column in the source image (negative: ``-col``
+            padding columns on the left).
+        height: Source rows inside the patch (less than the patch height at an edge); they
+            start at patch row ``max(0, -row)``.
+        width: Source columns inside the patch (less than the patch width at an edge); they
+            start at patch column ``max(0, -col)``.
     """
 
     row: int
@@ -116,6 +126,64 @@ def patch_grid(
     ]
 
 
+def region_grid(
+    height: int,
+    width: int,
+    region: tuple[int, int],
+    patch_size: tuple[int, int],
+    stride: tuple[int, int],
+) -> list[PatchWindow]:
+    """The patches of a region anchored at the bottom-right corner of a ``height×width`` source.
+
+    The region covers source rows ``height - region[0] .. height - 1`` and columns
+    ``width - region[1] .. width - 1``; a start below 0 means the region reaches beyond the
+    source's top or left edge (padding). Within the region the grid is :func:`patch_grid`'s,
+    less the patches that hold no source pixel at all (pure padding). For UAVid's 1024² tiles
+    of 2048×4096 there are none; with smaller patches, or a source far smaller than the region,
+    GeoSeg would write such empty tiles and lossd does not.
+
+    Args:
+        height: Source height in pixels.
+        width: Source width in pixels.
+        region: ``(rows, columns)`` of the region.
+        patch_size: Patch ``(height, width)``.
+        stride: Step between patch starts ``(rows, cols)``; at most the patch size.
+
+    Returns:
+        One :class:`PatchWindow` per patch holding source pixels, in row-major order;
+        offsets in source coordinates (may be negative).
+
+    Raises:
+        InvalidOptionError: If a stride exceeds the patch size.
+    """
+    top, left = height - region[0], width - region[1]
+    windows = []
+    for w in patch_grid(region[0], region[1], patch_size, stride):
+        row, col = top + w.row, left + w.col
+        rows = min(row + patch_size[0], height) - max(row, 0)
+        cols = min(col + patch_size[1], width) - max(col, 0)
+        if rows > 0 and cols > 0:
+            windows.append(PatchWindow(row, col, rows, cols))
+    return windows
+
+
+def cut_patch(
+    array: np.ndarray, row: int, col: int, patch_size: tuple[int, int], fill: int
+) -> np.ndarray:
+    """The ``patch_size`` window of ``array`` at ``(row, col)``; pixels off the source = ``fill``.
+
+    ``row``/``col`` may be negative or the window may pass the bottom/right edge: those parts
+    are padding. For non-negative offsets this equals :func:`pad_patch` of the slice.
+    """
+    height, width = array.shape[:2]
+    out = np.full(patch_size + array.shape[2:], fill, dtype=array.dtype)
+    r0, r1 = max(row, 0), min(row + patch_size[0], height)
+    c0, c1 = max(col, 0), min(col + patch_size[1], width)
+    if r1 > r0 and c1 > c0:
+        out[r0 - row : r1 - row, c0 - col : c1 - col] = array[r0:r1, c0:c1]
+    return out
+
+
 def pad_patch(array: np.ndarray, patch_size: tuple[int, int], fill: int) -> np.ndarray:
     """Pad an ``H×W`` or ``H×W×C`` array at the bottom/right to ``patch_size`` with ``fill``."""
     extra_rows = patch_size[0] - array.shape[0]
@@ -133,6 +201,9 @@ def patch_name(stem: str, row: int, col: int) -> str:
 
 def parse_patch_name(name: str) -> tuple[str, int, int]:
     """Split a patch file stem (or name with suffix) into ``(source stem, row, col)``.
+
+    ``row`` and ``col`` may be negative (a patch reaching beyond the source's top/left edge,
+    :func:`region_grid`), e.g. ``seq1_000000_112_-256`` -> ``("seq1_000000", 112, -256)``.
 
     Raises:
         InvalidOptionError: If the name does not end in ``_<row>_<col>``.

@@ -1,20 +1,45 @@
 """UAVid: from the unpacked image release to the prepared layout.
 
 Raw layout (docs/datasets.md §2): ``uavid_{train,val,test}/seqN/Images/<frame>.png`` and, for
-train and val, ``seqN/Labels/<frame>.png`` (colour labels, same name). Frames of 2160×3840 and
-2160×4096 px are cut into patches (1024² at stride 1024 by default) whose last row and column
-are padded (image 0, mask 255), so every pixel is kept and each patch name
-``seqN_<frame>_<row>_<col>`` gives its offset in the frame. Unlike GeoSeg, images and labels
-are paired by sorted name (not directory order) and the top 112 rows are not dropped.
+train and val, ``seqN/Labels/<frame>.png`` (colour labels, same name). Frames are 2160×3840 or
+2160×4096 px.
+
+Train and val follow GeoSeg's ``tools/uavid_patch_split.py`` (@9453fe4), which pads every
+frame to 2160×4096 anchored at the bottom-right (``PadIfNeeded(min_height=2160,
+min_width=4096, position='bottom_right')``, L101-103), keeps the bottom 2048 rows and right
+4096 columns (``img[-2048:, -4096:]``, L134) and cuts 1024² tiles at stride 1024 (L136-143,
+with the sizes of README.md L201-224): 2×4 = 8 tiles per frame, the top 112 rows dropped. A
+3840-wide frame gets 256 padding columns on the *left*. Padding is 0 in the image
+(``value=[0, 0, 0]``, L103) and 255 = ignore in the mask: GeoSeg fills the colour label with
+white (``mask_value=[255, 255, 255]``, L103), which its decoder maps to 255 (L32, L77), but
+under albumentations 1.x only; 2.x ignores ``mask_value``, pads black and so labels the
+strip as clutter (docs/datasets.md §2). lossd always writes 255.
+
+Patch names keep the convention ``seqN_<frame>_<row>_<col>`` with the offset in the *source
+frame*: rows 112 and 1136, columns 0, 1024, 2048, 3072 for a 4096-wide frame and -256, 768,
+1792, 2816 for a 3840-wide one (``seq1_000000_112_-256``: the first 256 columns of that patch
+are padding). ``meta.json`` gives each frame's size and each patch's offset and extent, so the
+patches can be pasted back into the frame (rows 0..111 are not covered).
+
+The test split (unlabelled, predicted for the CodaLab server) is cut over the whole frame, with
+the last row and column of patches padded at the bottom/right, so the patches of a frame
+stitch back into all of it; GeoSeg does not cut test frames but predicts them whole
+(``inference_uavid.py``, README.md L268-275).
+
+Unlike GeoSeg, images and labels are paired by sorted name (not directory order).
+Preparation version 2 (this one) replaced version 1, which cut train and val like test (12
+tiles of 1024² per frame); a split of version 1 is refused with the command to redo it.
 """
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from lossd.data import uavid
 from lossd.data._labels import UnknownPolicy, check_unknown_policy
 from lossd.data.prepare._frames import FrameJob, process_frame
-from lossd.data.prepare._grid import patch_options
+from lossd.data.prepare._grid import pair, patch_options
+from lossd.data.prepare._meta import read_meta
 from lossd.data.prepare._runner import (
     SplitPlan,
     SplitSummary,
@@ -23,11 +48,21 @@ from lossd.data.prepare._runner import (
     make_header,
     run_plans,
 )
-from lossd.errors import DataFormatError, DatasetNotFoundError
+from lossd.errors import DataFormatError, DatasetNotFoundError, OutputExistsError
 
-__all__ = ["SPLITS", "prepare_uavid"]
+__all__ = ["GEOSEG_REGION", "PREPARATION_VERSION", "SPLITS", "prepare_uavid", "stale_split"]
 
 SPLITS: tuple[str, ...] = tuple(uavid.SPLIT_FOLDERS)
+
+PREPARATION_VERSION = 2
+"""Version of the UAVid patch layout, written to each split's ``meta.json`` as
+``preparation_version`` (absent = 1). 1: train/val cut over the whole frame, 12 tiles of 1024²
+per frame; 2: GeoSeg's 8 tiles per frame from the bottom 2048 rows."""
+
+GEOSEG_REGION: tuple[int, int] = (2048, 4096)
+"""Rows and columns kept at the bottom-right of each train/val frame: GeoSeg pads frames to
+4096 columns (``min_width=4096``, tools/uavid_patch_split.py L102 @9453fe4) and keeps
+``img[-2048:, -4096:]`` (L134)."""
 
 
 def _layout_error(src: Path, missing: str) -> DatasetNotFoundError:
@@ -79,6 +114,34 @@ def _frames(src: Path, split: str) -> list[tuple[str, Path, Path | None]]:
     return frames
 
 
+def stale_split(split_dir: Path) -> str | None:
+    """Why a prepared UAVid train/val split must be prepared again, or None if it need not.
+
+    A split needs redoing if its ``meta.json`` is of preparation version 1 (no
+    ``preparation_version``): its frames were cut into 12 tiles each, not GeoSeg's 8 from the
+    bottom 2048 rows. Test splits and folders without ``meta.json`` are never stale.
+
+    Raises:
+        DataFormatError: If ``meta.json`` exists but is not a JSON object.
+    """
+    meta = read_meta(split_dir)
+    if meta is None or meta.get("dataset") != "uavid":
+        return None
+    version = meta.get("preparation_version", 1)
+    split = meta.get("split")
+    if split not in uavid.LABELLED_SPLITS or version >= PREPARATION_VERSION:
+        return None
+    src = meta.get("src", "RAW")
+    return (
+        f"'{split_dir}' holds UAVid {split} patches of preparation version {version}, which "
+        "cut every frame whole (12 tiles per 2160-row frame with 1024² patches); version "
+        f"{PREPARATION_VERSION} cuts 8 tiles per frame from the bottom 2048 rows, as GeoSeg's "
+        "tools/uavid_patch_split.py does, so results would not be comparable. Delete "
+        f"'{split_dir}' and run: python scripts/prepare_data.py uavid --src {src} "
+        f"--dst {split_dir.parent} --splits {split}"
+    )
+
+
 def prepare_uavid(
     src: str | Path,
     dst: str | Path,
@@ -89,6 +152,7 @@ def prepare_uavid(
     unknown_colour: UnknownPolicy = "error",
     workers: int = 1,
     progress: bool = True,
+    region: int | tuple[int, int] | None = GEOSEG_REGION,
 ) -> dict[str, SplitSummary]:
     """Prepare UAVid train/val/test into patches in ``dst``.
 
@@ -103,6 +167,10 @@ def prepare_uavid(
             file, colour and pixel count); ``"ignore"`` maps it to 255.
         workers: Worker processes.
         progress: Show a progress bar.
+        region: ``(rows, columns)`` kept at the bottom-right of each train/val frame and cut
+            into patches (default GeoSeg's 2048×4096: 8 tiles of 1024² per frame; a patch
+            of pure padding, possible only with other patch sizes, is skipped); ``None`` cuts
+            the whole frame. The test split is always cut whole.
 
     Returns:
         ``{split: SplitSummary}``.
@@ -112,7 +180,8 @@ def prepare_uavid(
         DataFormatError: For unpaired, unreadable, truncated or mis-sized files, or unknown
             label colours; no output of the run is left behind.
         InvalidOptionError: For an invalid option.
-        OutputExistsError: If ``dst`` holds a split prepared with other options.
+        OutputExistsError: If ``dst`` holds a split prepared with other options, or a train
+            or val split of preparation version 1 (the message says how to redo it).
     """
     src = Path(src)
     if not src.is_dir():
@@ -120,10 +189,22 @@ def prepare_uavid(
     chosen = check_splits(splits, SPLITS, "uavid")
     unknown = check_unknown_policy(unknown_colour)
     size, step = patch_options(patch_size, stride)
-    options = {"patch_size": list(size), "stride": list(step), "unknown_colour": unknown}
+    kept = None if region is None else pair(region, "region")
+    for split in chosen:
+        reason = stale_split(Path(dst) / split)
+        if reason is not None:
+            raise OutputExistsError(reason)
     plans: list[SplitPlan] = []
     for split in chosen:
         labelled = split in uavid.LABELLED_SPLITS
+        split_region = kept if labelled else None
+        options: dict[str, Any] = {
+            "patch_size": list(size),
+            "stride": list(step),
+            "unknown_colour": unknown,
+        }
+        if labelled:  # test keeps version 1's options: its patches did not change
+            options["region"] = None if split_region is None else list(split_region)
         folders = {"images": ".png"} | ({"masks": ".png"} if labelled else {})
         jobs = [
             FrameJob(
@@ -136,11 +217,13 @@ def prepare_uavid(
                 unknown=unknown,
                 patch_size=size,
                 stride=step,
+                region=split_region,
             )
             for stem, image, label in _frames(src, split)
         ]
         header = make_header(
             "uavid", split, src, options, folders, ("red", "green", "blue"), uavid.CLASSES
         )
+        header = {"format": header["format"], "preparation_version": PREPARATION_VERSION, **header}
         plans.append(SplitPlan(split, process_frame, jobs, header))
     return run_plans(plans, dst, workers=workers, progress=progress, desc="uavid")

@@ -17,6 +17,7 @@ from typing import Any
 
 from lossd.errors import DataFormatError
 from lossd.io import atomic_path
+from lossd.records.identity import RunIdentity
 
 __all__ = [
     "RECORD_NAME",
@@ -112,8 +113,11 @@ def provenance(
 
 
 def record_dir(results_dir: str | Path, dataset: str, model: str, loss: str, seed: int) -> Path:
-    """``<results_dir>/<dataset>/<model>/<loss>/seed<k>`` (design.md, issue layout)."""
-    return Path(results_dir) / dataset / model / loss / f"seed{seed}"
+    """``<results_dir>/<dataset>/<model>/<loss>/seed<k>``: a cell's folder inside a study folder.
+
+    The same layout as :meth:`lossd.records.RunIdentity.record_dir` for a run without a study.
+    """
+    return RunIdentity(None, dataset, model, loss, seed).record_dir(results_dir)
 
 
 def _json_safe(value: Any) -> Any:

@@ -1,0 +1,183 @@
+"""Optimizer fidelity: GeoSeg's param groups (backbone lr, no bias decay) and Lookahead's k."""
+
+import functools
+import re
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from torch import nn
+
+from lossd.engine.optim import build_optimizer, lookahead, param_groups
+from lossd.errors import InvalidOptionError
+from lossd.models import build_model
+
+LR, BACKBONE_LR, WD = 1e-3, 1e-4, 0.05
+
+
+class TinyNet(nn.Module):
+    """A backbone (conv + BatchNorm) and a head (conv + GroupNorm + linear), one frozen tensor."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+        self.head = nn.Sequential(nn.Conv2d(4, 4, 1), nn.GroupNorm(2, 4), nn.Conv2d(4, 2, 1))
+        self.frozen = nn.Parameter(torch.zeros(2), requires_grad=False)
+
+
+def geoseg_options(model: nn.Module, backbone_lr: float, weight_decay: float) -> dict:
+    """Name -> (lr, weight_decay), written from GeoSeg's process_model_params.
+
+    WangLibo1995/GeoSeg@9453fe4 tools/utils.py:67-88 with config/loveda/unetformer.py:81-83:
+    ``re.match("backbone.*", name)`` gives the backbone options, ``name.endswith("bias")``
+    then sets weight_decay 0, anything unset takes AdamW's lr / weight_decay.
+    """
+    expected = {}
+    for name, _ in model.named_parameters():
+        options = {}
+        if re.match("backbone.*", name) is not None:
+            options = {"lr": backbone_lr, "weight_decay": weight_decay}
+        if name.endswith("bias"):
+            options["weight_decay"] = 0.0
+        expected[name] = (options.get("lr", LR), options.get("weight_decay", WD))
+    return expected
+
+
+def options_by_name(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict:
+    """Name -> (lr, weight_decay, group name) as the optimizer holds them."""
+    names = {id(p): n for n, p in model.named_parameters()}
+    found = {}
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            assert names[id(p)] not in found, "a parameter in two groups"
+            found[names[id(p)]] = (group["lr"], group["weight_decay"], group["name"])
+    return found
+
+
+def adamw_lookahead(**keywords):
+    base = functools.partial(torch.optim.AdamW, lr=LR, weight_decay=WD)
+    return functools.partial(lookahead, base=base, **keywords)
+
+
+def test_no_bias_decay_groups_of_a_tiny_model() -> None:
+    net = TinyNet()
+    optimizer = build_optimizer(net, adamw_lookahead(no_bias_decay=True), BACKBONE_LR)
+    found = options_by_name(net, optimizer)
+    assert found == {
+        "backbone.0.weight": (BACKBONE_LR, WD, "backbone"),
+        "backbone.1.weight": (BACKBONE_LR, WD, "backbone"),  # a norm weight keeps its decay
+        "backbone.0.bias": (BACKBONE_LR, 0.0, "backbone_no_decay"),
+        "backbone.1.bias": (BACKBONE_LR, 0.0, "backbone_no_decay"),
+        "head.0.weight": (LR, WD, "head"),
+        "head.1.weight": (LR, WD, "head"),
+        "head.2.weight": (LR, WD, "head"),
+        "head.0.bias": (LR, 0.0, "head_no_decay"),
+        "head.1.bias": (LR, 0.0, "head_no_decay"),
+        "head.2.bias": (LR, 0.0, "head_no_decay"),
+    }  # "frozen" (requires_grad=False) is in no group
+    assert [g["name"] for g in optimizer.param_groups] == [
+        "backbone",
+        "backbone_no_decay",
+        "head",
+        "head_no_decay",
+    ]
+
+
+def test_default_groups_decay_everything() -> None:
+    net = TinyNet()
+    found = options_by_name(net, build_optimizer(net, adamw_lookahead(), BACKBONE_LR))
+    assert len(found) == 10
+    assert {v for k, v in found.items() if k.startswith("backbone")} == {
+        (BACKBONE_LR, WD, "backbone")
+    }
+    assert {v for k, v in found.items() if k.startswith("head")} == {(LR, WD, "head")}
+    single = options_by_name(net, build_optimizer(net, adamw_lookahead(), None))
+    assert set(single.values()) == {(LR, WD, "all")}
+
+
+@pytest.mark.parametrize("name", ["unetformer", "sfanet"])
+def test_groups_of_a_real_model_equal_geoseg_process_model_params(name: str) -> None:
+    net = build_model(name, 6)
+    optimizer = build_optimizer(net, adamw_lookahead(no_bias_decay=True), BACKBONE_LR)
+    found = {k: v[:2] for k, v in options_by_name(net, optimizer).items()}
+    expected = geoseg_options(net, BACKBONE_LR, WD)
+    assert found == expected
+    zero = sum(wd == 0.0 for _, wd in expected.values())
+    assert 0 < zero < len(expected)
+
+
+def test_no_bias_decay_without_names_is_refused() -> None:
+    net = TinyNet()
+    with pytest.raises(InvalidOptionError, match="were not split by name"):
+        adamw_lookahead(no_bias_decay=True)(param_groups(net, BACKBONE_LR))
+    with pytest.raises(InvalidOptionError, match=r"no_bias_decay=False\) contradicts"):
+        build_optimizer(net, adamw_lookahead(no_bias_decay=True), None, no_bias_decay=False)
+    with pytest.raises(InvalidOptionError, match=r"^optimizer\.no_bias_decay='yes'; expected"):
+        build_optimizer(net, adamw_lookahead(no_bias_decay="yes"), None)
+    with pytest.raises(InvalidOptionError, match=r"k=0"):
+        adamw_lookahead(k=0)(param_groups(net, None))
+
+
+def test_explicit_no_bias_decay_works_with_a_plain_optimizer() -> None:
+    net = TinyNet()
+    factory = functools.partial(torch.optim.AdamW, lr=LR, weight_decay=WD)
+    optimizer = build_optimizer(net, factory, None, no_bias_decay=True)
+    found = options_by_name(net, optimizer)
+    assert {k for k, v in found.items() if v[1] == 0.0} == {k for k in found if k.endswith(".bias")}
+
+
+def trajectory(optimizer: torch.optim.Optimizer, weight: nn.Parameter, steps: int) -> list[float]:
+    """The weight after each step, with the constant gradient 1."""
+    values = []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        weight.sum().backward()
+        optimizer.step()
+        values.append(float(weight.detach()))
+    return values
+
+
+def moved_back(values: list[float]) -> list[int]:
+    """Steps (1-based) after which the weight rose: the Lookahead syncs."""
+    return [i + 1 for i in range(len(values)) if values[i] > (values[i - 1] if i else 0.0)]
+
+
+@pytest.mark.parametrize("k", [5, 6])
+def test_lookahead_syncs_every_k_steps(k: int) -> None:
+    """SGD lr 0.1, gradient 1: -0.1 per fast step.
+
+    timm's Lookahead (timm/optim/lookahead.py, ``step``) calls ``update_slow`` after steps k,
+    2k, ...; the first call only stores the slow weights (-0.1 k), so the weight first moves
+    back after step 2k, halfway (alpha 0.5) from -0.2 k to the slow -0.1 k.
+    """
+    weight = nn.Parameter(torch.zeros(1))
+    base = functools.partial(torch.optim.SGD, lr=0.1)
+    optimizer = lookahead([{"params": [weight]}], base, alpha=0.5, k=k)
+    values = trajectory(optimizer, weight, 4 * k)
+    assert moved_back(values) == [2 * k, 3 * k, 4 * k]
+    assert values[k - 1] == pytest.approx(-0.1 * k)
+    assert values[2 * k - 1] == pytest.approx(-0.15 * k)
+
+
+class OneWeight(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1))
+        self.bias = nn.Parameter(torch.zeros(1))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "k", "no_bias_decay"),
+    [((), 6, False), (("optimizer.k=5", "optimizer.no_bias_decay=true"), 5, True)],
+)
+def test_config_defaults_and_geoseg_overrides(make_cfg, overrides, k, no_bias_decay) -> None:
+    cfg = make_cfg("optimizer=adamw_lookahead", *overrides)
+    assert (cfg.optimizer.k, cfg.optimizer.no_bias_decay) == (k, no_bias_decay)
+    net = OneWeight()
+    optimizer = build_optimizer(net, instantiate(cfg.optimizer), cfg.model.backbone_lr)
+    assert {g["lookahead_k"] for g in optimizer.param_groups} == {k}
+    decay = {n: v[1] for n, v in options_by_name(net, optimizer).items()}
+    wd = cfg.model.weight_decay
+    assert decay == {"weight": wd, "bias": 0.0 if no_bias_decay else wd}
+    # AdamW with a constant gradient moves about lr per step: the syncs show where k is.
+    assert moved_back(trajectory(optimizer, net.weight, 4 * k)) == [2 * k, 3 * k, 4 * k]

@@ -1,0 +1,172 @@
+"""The engine's contracts: one run identity, a record for every failure, versioned checkpoints."""
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import InstantiationException
+from omegaconf import open_dict
+
+from lossd.engine import run
+from lossd.engine.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
+from lossd.engine.config import register_resolvers
+from lossd.engine.loggers import RunLogger
+from lossd.engine.model_io import load_model_from_checkpoint
+from lossd.engine.run import run_identity
+from lossd.errors import CheckpointError, DatasetNotFoundError, InvalidOptionError
+from lossd.records import RECORD_NAME, RunIdentity, read_record
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+
+
+def _compose(*overrides: str) -> Any:
+    register_resolvers()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("train", overrides=list(overrides))
+
+
+# ---------------------------------------------------------------- one run identity
+
+
+def test_quick_and_the_main_job_write_different_records() -> None:
+    main_job, quick = _compose(), _compose("experiment=quick")
+    main_dir = run_identity(main_job).record_dir(main_job.paths.results_dir)
+    quick_dir = run_identity(quick).record_dir(quick.paths.results_dir)
+    assert main_dir == Path("./results/runs/synthetic/unetformer/lossd/seed0")
+    assert quick_dir == Path("./results/runs/quick/synthetic/unetformer/lossd/seed0")
+    # the Hydra folder and the record derive from the same name
+    assert main_job.run_name == "synthetic/unetformer/lossd/seed0"
+    assert quick.run_name == "quick/synthetic/unetformer/lossd/seed0"
+
+
+@pytest.mark.parametrize("experiment", ["paper", "synthetic_grid", "losses", "synthetic_lambda"])
+def test_every_experiment_names_its_runs_by_the_identity(experiment: str) -> None:
+    cfg = _compose(f"experiment={experiment}")
+    identity = run_identity(cfg)
+    assert cfg.run_name == identity.name
+    assert identity.name.startswith(f"{experiment}/{cfg.dataset.name}/{cfg.model.name}/")
+    assert identity.name.endswith(f"/{cfg.loss.name}/seed{cfg.seed}")
+
+
+def test_run_identity_layout_and_bad_names() -> None:
+    identity = RunIdentity("study", "loveda", "sfanet", "lossd", 2)
+    assert identity.record_dir("r") == Path("r/study/loveda/sfanet/lossd/seed2")
+    assert identity.output_dir("o") == Path("o/study/loveda/sfanet/lossd/seed2")
+    assert RunIdentity(None, "a", "b", "c", 0).name == "a/b/c/seed0"
+    with pytest.raises(InvalidOptionError, match="model='a/b'"):
+        RunIdentity(None, "loveda", "a/b", "lossd", 0)
+
+
+# ---------------------------------------------------------------- failures leave a record
+
+
+class RecordingLogger(RunLogger):
+    """A logger that remembers how each run was closed."""
+
+    finished: ClassVar[list[int]] = []
+
+    def __init__(self, **_: Any) -> None:
+        self.run_id = "recording"
+
+    def finish(self, exit_code: int = 0) -> None:
+        RecordingLogger.finished.append(exit_code)
+
+
+class BrokenLoggerError(RuntimeError):
+    """Raised by :func:`broken_logger`."""
+
+
+def broken_logger(**_: Any) -> RunLogger:
+    raise BrokenLoggerError("the logger could not start")
+
+
+def broken_model(**_: Any) -> torch.nn.Module:
+    raise ValueError("injected model failure")
+
+
+LOGGER = "tests.engine.test_run_contracts.RecordingLogger"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        (("dataset.train.root=/nonexistent/synthetic",), DatasetNotFoundError),
+        (
+            (
+                f"++logger._target_={LOGGER}",
+                "model.net._target_=tests.engine.test_run_contracts.broken_model",
+            ),
+            InstantiationException,  # Hydra wraps a _target_'s own exception
+        ),
+        (("++logger._target_=tests.engine.test_run_contracts.broken_logger",), BrokenLoggerError),
+    ],
+    ids=["data", "model", "logger"],
+)
+def test_an_exception_anywhere_writes_a_failed_record_and_closes_the_logger(
+    make_cfg, tmp_path: Path, overrides: tuple[str, ...], error: type[Exception]
+) -> None:
+    RecordingLogger.finished.clear()
+    cfg = make_cfg("loss=base", *overrides)
+    if "logger" not in " ".join(overrides):
+        with open_dict(cfg):
+            cfg.logger = None
+    with pytest.raises(error):
+        run(cfg)
+    for folder in (tmp_path / "out", tmp_path / "results/synthetic/unetformer/base/seed0"):
+        record = read_record(folder / RECORD_NAME)
+        assert record["status"] == "failed"
+        assert record["error"].startswith(f"{error.__name__}: ")
+        assert record["run_name"] == "synthetic/unetformer/base/seed0"
+    if LOGGER in " ".join(overrides):
+        assert RecordingLogger.finished == [1]  # the W&B run is closed, marked failed
+
+
+def test_a_completed_run_closes_its_logger_and_records_labels(make_cfg, tmp_path: Path) -> None:
+    RecordingLogger.finished.clear()
+    cfg = make_cfg("loss=lossd", f"++logger._target_={LOGGER}", "trainer.limit_train_batches=1")
+    record = run(cfg)
+    assert RecordingLogger.finished == [0]
+    assert record["labels"] == {"dataset": "Synthetic", "model": "UNetFormer", "loss": "+Lossd"}
+    assert record["headline_metric"] == "mF1"
+    assert record["status"] == "completed" and record["error"] is None
+
+
+# ---------------------------------------------------------------- checkpoint metadata
+
+
+def test_checkpoint_meta_is_written_and_read_back(make_cfg, tmp_path: Path) -> None:
+    cfg = make_cfg("loss=base", "trainer.limit_train_batches=1")
+    run(cfg)
+    path = tmp_path / "out/checkpoints/best.ckpt"
+    meta = CheckpointMeta.from_checkpoint(load_checkpoint(path), path)
+    assert (meta.model_name, meta.dataset, meta.num_classes) == ("unetformer", "synthetic", 6)
+    assert meta.class_names[0] == "impervious_surfaces" and len(meta.class_names) == 6
+    assert meta.mean == pytest.approx((0.485, 0.456, 0.406))
+    assert meta.net["_target_"] == "lossd.models.build_model"
+    assert meta.version == CheckpointMeta.VERSION
+    model, again = load_model_from_checkpoint(path)
+    assert again == meta and not model.training
+
+
+def test_an_old_checkpoint_gets_a_clear_message(make_cfg, tmp_path: Path) -> None:
+    cfg = make_cfg("loss=base", "trainer.limit_train_batches=1")
+    run(cfg)
+    state = load_checkpoint(tmp_path / "out/checkpoints/best.ckpt")
+    meta = state.pop("meta")
+    old = save_checkpoint(
+        tmp_path / "old.ckpt",
+        {**state, **{k: meta[k] for k in ("model_name", "num_classes", "config")}},
+    )
+    with pytest.raises(
+        CheckpointError, match=r"written by an older lossd \(checkpoint metadata version 1"
+    ):
+        load_model_from_checkpoint(old)
+    newer = save_checkpoint(tmp_path / "newer.ckpt", {**state, "meta": {**meta, "version": 99}})
+    with pytest.raises(
+        CheckpointError, match="has metadata version 99; this lossd reads version 2"
+    ):
+        load_model_from_checkpoint(newer)
