@@ -1,5 +1,6 @@
 """Every option of every config group composes, and what it builds is what the engine expects."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,30 @@ def test_each_dataset_brings_its_recipe_scheduler(make_cfg, dataset: str) -> Non
     # The command line still picks another scheduler.
     other = make_cfg(f"dataset={dataset}", "scheduler=cosine")
     assert other.scheduler._target_.endswith(".CosineAnnealingLR")
+
+
+@pytest.mark.parametrize(
+    ("config", "override"),
+    [
+        ("train", "trainer.max_epochs=abc"),
+        ("train", "metrics.diagnostics=maybe"),
+        ("train", "trainer.channels_last=sometimes"),
+        ("eval", "inference.overlap=lots"),
+        ("eval", "inference.batch_size=two"),
+    ],
+)
+def test_typed_nodes_refuse_wrong_types_at_composition(config: str, override: str) -> None:
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import ConfigCompositionException
+
+    from lossd.engine.config import register_resolvers
+
+    register_resolvers()
+    GlobalHydra.instance().clear()
+    extra = ["checkpoint=x"] if config == "eval" else []
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        with pytest.raises(ConfigCompositionException, match=re.escape(override)):
+            compose(config, overrides=[*extra, override])
+        good = compose(config, overrides=extra)  # the same config composes without it
+    assert good is not None
