@@ -44,6 +44,9 @@ class TrainerConfig:
         default=True, metadata={"help": "deterministic algorithms (cudnn, torch)"}
     )
     resume: str = field(default="auto", metadata={"help": "auto | never | <checkpoint path>"})
+    checkpoint_every_n_steps: int | None = field(
+        default=None, metadata={"help": "also write last.ckpt every n steps (None: per epoch)"}
+    )
     grad_clip: float | None = field(
         default=None, metadata={"help": "gradient-norm clipping (None: off)"}
     )
