@@ -1,5 +1,6 @@
 """Bad options and failing services: each gives one clear message or a safe fallback."""
 
+import json
 import os
 import subprocess
 import sys
@@ -124,6 +125,7 @@ def test_single_run_cli_prints_one_error_line(tmp_path: Path) -> None:
             "dataset=potsdam",
             "logger=none",
             f"paths.data_dir={tmp_path / 'none'}",
+            f"paths.results_dir={tmp_path / 'results'}",
             f"hydra.run.dir={tmp_path / 'out'}",
         ],
         cwd=ROOT,
@@ -136,3 +138,7 @@ def test_single_run_cli_prints_one_error_line(tmp_path: Path) -> None:
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert lines == [lines[0]] and lines[0].startswith("error: no prepared images")
     assert "prepare_data.py potsdam" in lines[0] and "Traceback" not in done.stderr
+    # the failure is recorded too (status failed, the exception named)
+    record = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert record["status"] == "failed"
+    assert record["error"].startswith("DatasetNotFoundError: no prepared images")

@@ -3,6 +3,7 @@
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
@@ -170,3 +171,52 @@ def test_an_old_checkpoint_gets_a_clear_message(make_cfg, tmp_path: Path) -> Non
         CheckpointError, match="has metadata version 99; this lossd reads version 2"
     ):
         load_model_from_checkpoint(newer)
+
+
+# ---------------------------------------------------------------- the test set is part of a run
+
+
+def test_a_run_tests_its_selected_checkpoint_as_evaluate_does(make_cfg, tmp_path: Path) -> None:
+    cfg = make_cfg("loss=base", "trainer.max_epochs=2", "trainer.limit_train_batches=1")
+    record = run(cfg)
+    test = record["test"]
+    assert record["protocol"] == "heldout"
+    assert (test["split"], test["checkpoint"], test["labels"]) == ("test", "best", "masks")
+    assert test["epoch"] == record["best_epoch"] == record["val"]["epoch"]
+    assert record["val"] == {
+        "split": "val",
+        "epoch": record["best_epoch"],
+        "metrics": record["metrics"],
+    }
+    # the same checkpoint through scripts/evaluate.py's function gives the same numbers
+    from lossd.engine.evaluate import evaluate
+    from tests.engine.test_checkpoint_errors import eval_config
+
+    eval_cfg = eval_config(tmp_path / "eval", tmp_path / "out/checkpoints/best.ckpt", "split=test")
+    with open_dict(eval_cfg):
+        eval_cfg.paths.data_dir = cfg.paths.data_dir
+    evaluated = evaluate(eval_cfg)
+    assert evaluated["num_images"] == test["num_images"]
+    for key in ("mIoU", "mF1", "OA", "mBIoU", "IoU", "BIoU"):  # NaN: clutter is not evaluated
+        np.testing.assert_array_equal(evaluated["metrics"][key], test["metrics"][key])
+
+
+def test_the_last_checkpoint_or_no_test_as_the_protocol_says(make_cfg) -> None:
+    cfg = make_cfg(
+        "loss=base",
+        "trainer.max_epochs=2",
+        "trainer.limit_train_batches=1",
+        "protocols.heldout.test_checkpoint=last",
+    )
+    assert run(cfg)["test"]["epoch"] == 2 and cfg.test.checkpoint == "last"
+    no_test = "protocols.heldout.test_split=null"
+    cfg = make_cfg("loss=base", "trainer.limit_train_batches=1", no_test, "trainer.resume=never")
+    assert run(cfg)["test"] is None
+    cfg = make_cfg(
+        "loss=base",
+        "trainer.limit_train_batches=1",
+        "test.checkpoint=first",
+        "trainer.resume=never",
+    )
+    with pytest.raises(InvalidOptionError, match=r"test.checkpoint='first'; expected one of"):
+        run(cfg)

@@ -44,13 +44,26 @@ potsdam,abcnet,base,mF1,92.7,model_paper,Li 2021,unverified,recalled
 """
 
 
-def _record(dataset, model, loss, seed, miou, mf1, mbiou, building=0.5, status="completed", **kw):
+def _record(
+    dataset,
+    model,
+    loss,
+    seed,
+    miou,
+    mf1,
+    mbiou,
+    building=0.5,
+    status="completed",
+    split="test",
+    **kw,
+):
+    """A run record whose reported metrics come from ``split`` (its test block, or validation)."""
     names = LOVEDA if dataset == "loveda" else POTSDAM
     iou = [0.5] * len(names)
     iou[1] = building
     if dataset == "potsdam":
         iou[-1] = math.nan
-    return {
+    record = {
         "dataset": dataset,
         "model": model,
         "loss": loss,
@@ -71,6 +84,9 @@ def _record(dataset, model, loss, seed, miou, mf1, mbiou, building=0.5, status="
         "class_names": names,
         "eval_classes": list(range(len(names) if dataset == "loveda" else 5)),
     }
+    if split == "test":
+        record["test"] = {"split": "test", "checkpoint": "best", "metrics": record["metrics"]}
+    return record
 
 
 RECORDS = [
@@ -198,6 +214,7 @@ MAIN_ROWS = [
         "LoveDA",
         "UNetFormer",
         "mIoU",
+        "test",
         "52.00 ± 2.00",
         "55.00 ± 1.73",
         "+3.00",
@@ -206,11 +223,11 @@ MAIN_ROWS = [
         "—",
         "52.4",
     ],
-    ["LoveDA", "ABCNet", "mIoU", "—", "—", "—", "0/0", "—", "—", "—"],
-    ["LoveDA", "SFA-Net", "mIoU", "—", "60.00", "—", "0/1", "54.2*", "55.8*", "—"],
-    ["Potsdam", "UNetFormer", "mF1", "—", "—", "—", "0/0", "—", "—", "—"],
-    ["Potsdam", "ABCNet", "mF1", "80.00", "—", "—", "1/0", "—", "—", "92.7*"],
-    ["Potsdam", "SFA-Net", "mF1", "—", "—", "—", "0/0", "—", "—", "—"],
+    ["LoveDA", "ABCNet", "mIoU", "—", "—", "—", "—", "0/0", "—", "—", "—"],
+    ["LoveDA", "SFA-Net", "mIoU", "test", "—", "60.00", "—", "0/1", "54.2*", "55.8*", "—"],
+    ["Potsdam", "UNetFormer", "mF1", "—", "—", "—", "—", "0/0", "—", "—", "—"],
+    ["Potsdam", "ABCNet", "mF1", "test", "80.00", "—", "—", "1/0", "—", "—", "92.7*"],
+    ["Potsdam", "SFA-Net", "mF1", "—", "—", "—", "—", "0/0", "—", "—", "—"],
 ]
 
 
@@ -221,6 +238,7 @@ def test_main_table_cell_by_cell(runs: pd.DataFrame, reference: pd.DataFrame) ->
         "Dataset",
         "Model",
         "Metric",
+        "Split",
         "Base",
         "+Lossd",
         "Δ",
@@ -241,6 +259,23 @@ def test_main_table_cell_by_cell(runs: pd.DataFrame, reference: pd.DataFrame) ->
     assert data.loc[("loveda", "sfanet"), "paper_lossd"] == 55.8
 
 
+def test_published_values_stand_only_beside_test_numbers(
+    tmp_path: Path, reference: pd.DataFrame
+) -> None:
+    val_only = [
+        _record("loveda", "unetformer", "base", 0, 0.50, 0.60, 0.30, split="val"),
+        _record("loveda", "sfanet", "lossd", 0, 0.60, 0.70, 0.40, split="val"),
+        _record("loveda", "sfanet", "base", 0, 0.58, 0.70, 0.40, split="test"),
+    ]
+    runs = load_runs(write_runs(tmp_path / "val_runs", val_only))
+    assert sorted(runs["split"]) == ["test", "val", "val"]
+    rows = {row[1]: row for row in main_table(runs, reference).display.values.tolist()}
+    # validation numbers: no published value beside them, though the reference has one
+    assert rows["UNetFormer"][3:5] == ["val", "50.00"] and rows["UNetFormer"][-1] == "—"
+    # a cell mixing splits says so and shows no published value either
+    assert rows["SFA-Net"][3] == "test+val" and rows["SFA-Net"][-3:-1] == ["—", "—"]
+
+
 def test_main_table_for_one_metric_and_without_reference(runs: pd.DataFrame) -> None:
     table = main_table(runs, metric="mBIoU", datasets=["loveda"], models=["unetformer", "fcn"])
     assert table.name == "main_mBIoU"
@@ -249,6 +284,7 @@ def test_main_table_for_one_metric_and_without_reference(runs: pd.DataFrame) -> 
             "LoveDA",
             "UNetFormer",
             "mBIoU",
+            "test",
             "32.00 ± 2.00",
             "35.00 ± 1.73",
             "+3.00",
@@ -257,7 +293,7 @@ def test_main_table_for_one_metric_and_without_reference(runs: pd.DataFrame) -> 
             "—",
             "—",
         ],
-        ["LoveDA", "FCN-8s", "mBIoU", "—", "—", "—", "0/0", "—", "—", "—"],
+        ["LoveDA", "FCN-8s", "mBIoU", "—", "—", "—", "—", "0/0", "—", "—", "—"],
     ]
 
 
@@ -266,13 +302,16 @@ def test_main_table_latex_and_csv(
 ) -> None:
     table = main_table(runs, reference)
     latex = table.to_latex().splitlines()
-    assert latex[latex.index("\\toprule") - 1] == "\\begin{tabular}{lllrrrrrrr}"
-    assert latex[latex.index("\\toprule") + 1].startswith("Dataset & Model & Metric & Base")
+    assert latex[latex.index("\\toprule") - 1] == "\\begin{tabular}{lllrrrrrrrr}"
+    assert latex[latex.index("\\toprule") + 1].startswith("Dataset & Model & Metric & Split & Base")
     assert (
-        "LoveDA & UNetFormer & mIoU & 52.00 $\\pm$ 2.00 & 55.00 $\\pm$ 1.73 & +3.00 & 3/3 & "
+        "LoveDA & UNetFormer & mIoU & test & 52.00 $\\pm$ 2.00 & 55.00 $\\pm$ 1.73 & +3.00 & 3/3 & "
         "--- & --- & 52.4 \\\\" in latex
     )
-    assert "LoveDA & SFA-Net & mIoU & --- & 60.00 & --- & 0/1 & 54.2* & 55.8* & --- \\\\" in latex
+    assert (
+        "LoveDA & SFA-Net & mIoU & test & --- & 60.00 & --- & 0/1 & 54.2* & 55.8* & --- \\\\"
+        in latex
+    )
     assert latex.count("\\midrule") == 1 and "\\bottomrule" in latex
     paths = table.write(tmp_path / "tables")
     assert [p.name for p in paths] == ["main.md", "main.tex", "main.csv"]
@@ -533,7 +572,10 @@ def test_wandb_runs_become_the_same_frame(tmp_path: Path) -> None:
     assert sorted(runs["status"]) == ["completed"] * 3 + ["failed"]
     table = main_table(runs)
     assert table.display.values.tolist() == [
-        ["LoveDA", "UNetFormer", "mIoU", "52.00 ± 2.83", "56.00", "+4.00", "2/1", "—", "—", "—"],
+        [
+            *("LoveDA", "UNetFormer", "mIoU", "val", "52.00 ± 2.83"),
+            *("56.00", "+4.00", "2/1", "—", "—", "—"),
+        ],
     ]
     # The per-class table reads best/IoU/<class> where the runs have it.
     building = per_class_table(runs, "loveda").display.values.tolist()[1]
@@ -569,5 +611,8 @@ def test_make_tables_cli_reads_wandb_through_wandb_api(tmp_path: Path, monkeypat
     assert "3 completed runs (1 others)" in capsys.readouterr().out
     rows = _rows((tmp_path / "w" / "main.md").read_text())
     assert rows == [
-        ["LoveDA", "UNetFormer", "mIoU", "52.00 ± 2.83", "56.00", "+4.00", "2/1", "—", "—", "—"]
+        [
+            *("LoveDA", "UNetFormer", "mIoU", "val", "52.00 ± 2.83"),
+            *("56.00", "+4.00", "2/1", "—", "—", "—"),
+        ]
     ]

@@ -41,6 +41,7 @@ VOLATILE_KEYS: tuple[str, ...] = (
     "paths",
     "hydra",
     "skip_done",
+    "test",
 )
 """Keys that may change between a run and its resume without changing its results."""
 

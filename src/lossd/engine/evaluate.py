@@ -23,6 +23,7 @@ protocol (:class:`lossd.metrics.SegmentationMetrics`, docs/design.md Conventions
 
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -42,13 +43,21 @@ from lossd.engine.inference import InferenceOptions
 from lossd.engine.inference_model import InferenceModel
 from lossd.engine.loaders import eval_loader
 from lossd.engine.model_io import model_from_checkpoint
-from lossd.engine.runtime import autocast_dtype, init_distributed, resolve_device
+from lossd.engine.runtime import DistContext, autocast_dtype, init_distributed, resolve_device
 from lossd.errors import CheckpointError, DatasetNotFoundError, InvalidOptionError
 from lossd.io import write_image
 from lossd.io.colours import colorize
 from lossd.records import provenance, write_record
 
-__all__ = ["LABEL_CHOICES", "dataset_config", "evaluate", "inference_options", "mask_folder"]
+__all__ = [
+    "LABEL_CHOICES",
+    "SplitResult",
+    "dataset_config",
+    "evaluate",
+    "evaluate_split",
+    "inference_options",
+    "mask_folder",
+]
 
 LABEL_CHOICES: tuple[str, ...] = ("eroded", "full")
 FULL_MASKS = "masks_full"
@@ -171,6 +180,84 @@ def _eval_set(
     return Subset(folder, range(min(int(limit), len(folder)))), masks
 
 
+@dataclass(frozen=True)
+class SplitResult:
+    """The metrics of one evaluated split, with what was evaluated."""
+
+    metrics: dict[str, Any]
+    num_images: int
+    labels: str
+
+
+def evaluate_split(
+    inference: InferenceModel,
+    dataset: Any,
+    split: str,
+    labels: str,
+    metrics_cfg: Any,
+    ctx: DistContext,
+    *,
+    limit: int | None = None,
+    num_workers: int = 0,
+    mask_dir: Path | None = None,
+    progress: bool = True,
+    describe: str = "",
+) -> SplitResult:
+    """Metrics of ``inference`` on a prepared split, by the dataset's protocol.
+
+    Shared by ``scripts/evaluate.py`` and the test evaluation that ends a training run. Under
+    torchrun the images are sharded over the processes and the counts summed.
+
+    Args:
+        inference: The network with its normalisation, precision, TTA and windows.
+        dataset: The dataset node (``name``, ``root``, ``eval_classes``, optional ``prepare``).
+        split: Prepared split folder, e.g. ``test``.
+        labels: ``eroded`` (``<split>/masks``) or ``full`` (``<split>/masks_full``).
+        metrics_cfg: The ``metrics`` node.
+        ctx: Distributed context.
+        limit: Evaluate only the first ``limit`` images.
+        num_workers: Image-reading processes.
+        mask_dir: Write colour masks of the predictions here (None: do not).
+        progress: Show a progress bar (rank 0).
+        describe: What is evaluated, for the first printed line.
+
+    Raises:
+        DatasetNotFoundError: If the split or its labels are missing.
+    """
+    info = get_info(str(dataset.name))
+    evaluated, masks = _eval_set(dataset, info, split, labels, inference.mean, inference.std, limit)
+    device = inference.device
+    loader = eval_loader(evaluated, 1, num_workers, ctx, device.type == "cuda")
+    metrics = build_metrics(metrics_cfg, info, dataset.eval_classes)
+    total = len(cast(Any, evaluated))
+    options = inference.options
+    if ctx.is_main and describe:
+        print(
+            f"evaluating {describe} on {info.name} {split} ({total} images, "
+            f"{dataset.root}/{split}/{masks}) on {device}, tta={options.tta} "
+            f"({options.passes} pass(es)), patch_size={options.patch_size}",
+            flush=True,
+        )
+    with torch.inference_mode():
+        for batch in tqdm(
+            loader,
+            desc=f"evaluate {split}",
+            unit="img",
+            disable=not (progress and ctx.is_main),
+            dynamic_ncols=True,
+        ):
+            image = batch["image"].to(device, non_blocking=True)
+            target = batch["mask"].to(device, non_blocking=True)
+            pred = inference.logits(image).argmax(dim=1)
+            metrics.update(pred, target)
+            if mask_dir is not None:
+                for name, one in zip(batch["name"], pred, strict=True):
+                    picture = colorize(one.to(torch.uint8).cpu().numpy(), info.palette)
+                    write_image(mask_dir / f"{name}.png", picture)
+    metrics.sync()
+    return SplitResult(metrics.compute(), total, masks)
+
+
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate ``cfg.checkpoint`` on ``cfg.split`` and write the run record.
 
@@ -210,43 +297,26 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         amp_dtype=autocast_dtype(str(cfg.precision), device),
         meta=meta,
     )
-    options = inference.options
 
     prepare_dataset(dataset, ctx)
     split = str(cfg.split)
-    evaluated, masks = _eval_set(
-        dataset, info, split, str(cfg.labels), meta.mean, meta.std, cfg.limit
-    )
-    loader = eval_loader(evaluated, 1, int(cfg.num_workers), ctx, device.type == "cuda")
-    metrics = build_metrics(cfg.metrics, info, dataset.eval_classes)
     output_dir = Path(str(cfg.paths.output_dir))
     mask_dir = output_dir / "masks"
-    total = len(cast(Any, evaluated))
-    if ctx.is_main:
-        print(
-            f"evaluating {meta.model_name} ('{path}') on {info.name} {split} "
-            f"({total} images, {dataset.root}/{split}/{masks}) on {device}, tta={options.tta} "
-            f"({options.passes} pass(es)), patch_size={options.patch_size}",
-            flush=True,
-        )
-    with torch.inference_mode():
-        for batch in tqdm(
-            loader,
-            desc=f"evaluate {split}",
-            unit="img",
-            disable=not (bool(cfg.progress) and ctx.is_main),
-            dynamic_ncols=True,
-        ):
-            image = batch["image"].to(device, non_blocking=True)
-            target = batch["mask"].to(device, non_blocking=True)
-            pred = inference.logits(image).argmax(dim=1)
-            metrics.update(pred, target)
-            if cfg.save_masks:
-                for name, one in zip(batch["name"], pred, strict=True):
-                    picture = colorize(one.to(torch.uint8).cpu().numpy(), info.palette)
-                    write_image(mask_dir / f"{name}.png", picture)
-    metrics.sync()
-    result = metrics.compute()
+    result = evaluate_split(
+        inference,
+        dataset,
+        split,
+        str(cfg.labels),
+        cfg.metrics,
+        ctx,
+        limit=cfg.limit,
+        num_workers=int(cfg.num_workers),
+        mask_dir=mask_dir if cfg.save_masks else None,
+        progress=bool(cfg.progress),
+        describe=f"{meta.model_name} ('{path}')",
+    )
+    options = inference.options
+    total, masks = result.num_images, result.labels
 
     record: dict[str, Any] = {
         "dataset": info.name,
@@ -261,7 +331,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "num_images": total,
         "checkpoint": _checkpoint_summary(checkpoint, meta, path),
         "inference": {**options.to_dict(), "precision": str(cfg.precision)},
-        "metrics": result,
+        "metrics": result.metrics,
         "class_names": list(info.classes),
         "eval_classes": list(dataset.eval_classes),
         "config": train_config,
@@ -276,7 +346,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         print_metrics(
             f"{split} metrics — {info.name} / {meta.model_name} / {record['loss']} "
             f"(tta={options.tta})",
-            result,
+            result.metrics,
             info,
             dataset.eval_classes,
             written,

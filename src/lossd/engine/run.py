@@ -5,8 +5,12 @@ What ``scripts/train.py`` calls. :func:`run` has three parts, each one function:
 1. :func:`build_components`: instantiate each ``_target_`` of the config (dataset, model, loss,
    optimizer, scheduler, metrics, logger) and the :class:`~lossd.engine.trainer.Trainer`,
    resuming it from a checkpoint when ``trainer.resume`` asks;
-2. ``trainer.fit()``: the training loop;
-3. :func:`write_run_record`: the record, in the Hydra folder and under ``paths.results_dir``.
+2. ``trainer.fit()``: the training loop, then :func:`evaluate_test`: the protocol's checkpoint
+   (``test.checkpoint``: best or last) on the test split, or the test-server archive where the
+   test labels are withheld (``test.submission``);
+3. :func:`write_run_record`: the record, in the Hydra folder and under ``paths.results_dir``,
+   with its ``protocol``, a ``val`` block (the selected epoch's validation metrics; also kept as
+   ``metrics``) and a ``test`` block.
 
 They run inside ``try``/``finally``: whatever fails (data, model, logger, a non-finite loss,
 Ctrl-C) still leaves a record with ``status`` ``failed`` (or ``interrupted``) that names the
@@ -32,9 +36,13 @@ from lossd.engine.components import (
     print_metrics,
 )
 from lossd.engine.config import build, config_fingerprint, register_resolvers, to_container
+from lossd.engine.evaluate import evaluate_split, inference_options
+from lossd.engine.inference_model import InferenceModel
 from lossd.engine.loaders import eval_loader, train_loader
 from lossd.engine.loggers import NullLogger, RunLogger
+from lossd.engine.model_io import model_from_checkpoint
 from lossd.engine.optim import build_optimizer
+from lossd.engine.predict import Predictor, predict_submission
 from lossd.engine.runtime import (
     DistContext,
     autocast_dtype,
@@ -44,7 +52,7 @@ from lossd.engine.runtime import (
     seed_everything,
 )
 from lossd.engine.trainer import Trainer, TrainerOptions, TrainState
-from lossd.errors import CheckpointError
+from lossd.errors import CheckpointError, InvalidOptionError, LossdError
 from lossd.records import (
     RECORD_NAME,
     RunIdentity,
@@ -58,6 +66,7 @@ __all__ = [
     "RunComponents",
     "RunSetup",
     "build_components",
+    "evaluate_test",
     "find_resume_checkpoint",
     "run",
     "run_identity",
@@ -222,6 +231,77 @@ def build_components(cfg: DictConfig, setup: RunSetup) -> RunComponents:
     return RunComponents(info, trainer, len(train_set), len(val_set), resumed)
 
 
+TEST_CHECKPOINTS = ("best", "last")
+
+
+def evaluate_test(cfg: DictConfig, setup: RunSetup, info: DatasetInfo) -> dict[str, Any] | None:
+    """Part 2b: the protocol's checkpoint on the test split, once, after training.
+
+    With ``test.submission`` (LoveDA, UAVid: test labels withheld) the predictions are packed
+    as the test server's archive ``<output_dir>/submission_<dataset>.zip`` instead. A missing
+    test split does not fail the finished run: the block then holds the error.
+
+    Returns:
+        The record's ``test`` block, or None when ``test.split`` is null.
+
+    Raises:
+        InvalidOptionError: If ``test.checkpoint`` is not ``best`` or ``last``.
+    """
+    split = cfg.test.get("split")
+    if not split:
+        return None
+    which = str(cfg.test.checkpoint)
+    if which not in TEST_CHECKPOINTS:
+        raise InvalidOptionError(
+            f"test.checkpoint={which!r}; expected one of {list(TEST_CHECKPOINTS)}"
+        )
+    path = setup.output_dir / "checkpoints" / f"{which}.ckpt"
+    options = inference_options(to_container(cfg)["test"]["inference"])
+    checkpoint = load_checkpoint(path)
+    block: dict[str, Any] = {
+        "split": str(split),
+        "checkpoint": which,
+        "epoch": (checkpoint.get("trainer") or {}).get("epoch"),
+        "inference": options.to_dict(),
+    }
+    meta = CheckpointMeta.from_checkpoint(checkpoint, path)
+    inference = InferenceModel(
+        model=model_from_checkpoint(checkpoint, path, setup.device),
+        mean=meta.mean,
+        std=meta.std,
+        options=options,
+        device=setup.device,
+    )
+    try:
+        submission = cfg.test.get("submission")
+        if submission:
+            archive = setup.output_dir / f"submission_{submission}.zip"
+            if setup.ctx.is_main:
+                predictor = Predictor(inference, info, progress=bool(cfg.trainer.progress))
+                images = Path(str(cfg.dataset.root)) / str(split) / "images"
+                summary = predict_submission(predictor, [images], str(submission), archive, True)
+                block["submission"] = portable_path(archive)
+                block["submission_summary"] = summary.describe()
+            setup.ctx.barrier()
+            return block
+        result = evaluate_split(
+            inference,
+            cfg.dataset,
+            str(split),
+            str(cfg.test.labels),
+            cfg.metrics,
+            setup.ctx,
+            num_workers=int(cfg.dataset.num_workers),
+            progress=bool(cfg.trainer.progress),
+        )
+    except LossdError as err:
+        log.warning("test evaluation skipped: %s", err)
+        block["error"] = f"{type(err).__name__}: {err}"
+        return block
+    block.update(labels=result.labels, num_images=result.num_images, metrics=result.metrics)
+    return block
+
+
 def _labels(cfg: DictConfig, info: DatasetInfo) -> dict[str, str]:
     """Display names of the run's dataset, model and loss (tables, plots)."""
     return {
@@ -238,6 +318,7 @@ def write_run_record(
     logger: RunLogger,
     status: str,
     error: str | None = None,
+    test: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Part 3: the run record, written (rank 0) to the Hydra folder and the record folder.
 
@@ -259,8 +340,15 @@ def write_run_record(
         "headline_metric": info.headline_metric,
         "status": status,
         "error": error,
+        "protocol": cfg.get("protocol"),
         "monitor": cfg.trainer.monitor,
         "metrics": state.best_metrics,
+        "val": {
+            "split": cfg.dataset.val.get("split"),
+            "epoch": state.best_epoch,
+            "metrics": state.best_metrics,
+        },
+        "test": test,
         "best_epoch": state.best_epoch,
         "last_metrics": state.last_metrics,
         "epochs": state.epoch,
@@ -328,7 +416,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     components: RunComponents | None = None
     state = TrainState()
-    status, error = "failed", None
+    status, error, test = "failed", None, None
     try:
         components = build_components(cfg, setup)
         if components.resumed_epoch is not None:
@@ -340,6 +428,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             f"{setup.device}, world size {setup.ctx.world_size}; output: {setup.output_dir}",
         )
         state = components.trainer.fit()
+        test = evaluate_test(cfg, setup, components.info)
         status = "completed"
     except BaseException as err:
         status, error = _describe(err)
@@ -349,12 +438,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     finally:
         logger = setup.logger
         try:
-            record = write_run_record(cfg, setup, state, logger, status, error)
+            record = write_run_record(cfg, setup, state, logger, status, error, test)
         finally:
             if status == "completed":
-                logger.summary(
-                    {f"best/{k}": v for k, v in state.best_metrics.items() if isinstance(v, float)}
-                )
+                summary = {f"best/{k}": v for k, v in state.best_metrics.items()}
+                if test and test.get("metrics"):
+                    summary.update({f"test/{k}": v for k, v in test["metrics"].items()})
+                logger.summary({k: v for k, v in summary.items() if isinstance(v, float)})
             logger.finish(exit_code=0 if status == "completed" else 1)
     if setup.ctx.is_main:
         info = components.info
@@ -367,6 +457,18 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             Path(record["path"]),
             record["wall_time_s"],
         )
+        if test and test.get("metrics"):
+            print_metrics(
+                f"{test['split']} metrics of the {test['checkpoint']} checkpoint (epoch "
+                f"{test['epoch']}, protocol {cfg.protocol}, tta={test['inference']['tta']})",
+                test["metrics"],
+                info,
+                cfg.dataset.eval_classes,
+                Path(record["path"]),
+                record["wall_time_s"],
+            )
+        elif test and test.get("submission"):
+            print(f"test-server archive: {test['submission']} ({test['submission_summary']})")
         if logger.run_dir:
             print(f"W&B run folder: {logger.run_dir}")
     record["score"] = float(state.best_metrics.get(cfg.trainer.monitor, math.nan))

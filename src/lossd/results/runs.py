@@ -8,7 +8,9 @@ table and figure (design.md, Conventions); this module flattens them into a
 
 Columns of the frame:
 
-- keys: ``dataset``, ``model``, ``loss``, ``seed``; run facts: ``experiment``, ``status``,
+- keys: ``dataset``, ``model``, ``loss``, ``seed``; run facts: ``experiment``, ``protocol``,
+  ``split`` (where the metrics come from: the test split when the record has test metrics,
+  else the validation split of the selected epoch; :func:`reported_metrics`), ``status``,
   ``best_epoch``, ``epochs``, ``wall_time_s``, ``finished_at``, ``git_commit``, ``path`` (the
   record file, or the W&B run path), ``output_dir`` (the Hydra run folder);
 - mean metrics (fractions in 0..1, NaN when absent): :data:`MEAN_METRICS`;
@@ -39,6 +41,7 @@ __all__ = [
     "load_runs",
     "per_class_column",
     "record_to_row",
+    "reported_metrics",
     "runs_frame",
 ]
 
@@ -55,6 +58,7 @@ PER_CLASS_METRICS = ("IoU", "F1", "BIoU", "Precision", "Recall")
 
 _FACT_COLUMNS = (
     "experiment",
+    "protocol",
     "status",
     "best_epoch",
     "epochs",
@@ -87,13 +91,27 @@ def _float(value: Any) -> float:
     return float(value)
 
 
+def reported_metrics(record: Mapping[str, Any]) -> tuple[Mapping[str, Any], str]:
+    """The metrics a record reports and the split they come from.
+
+    The test block's when it has metrics (the protocol's checkpoint on the test split), else the
+    selected epoch's validation metrics.
+    """
+    test = record.get("test")
+    if isinstance(test, Mapping) and isinstance(test.get("metrics"), Mapping):
+        return test["metrics"], str(test.get("split") or "test")
+    val = record.get("val")
+    split = str(val.get("split") or "val") if isinstance(val, Mapping) else "val"
+    return record.get("metrics") or {}, split
+
+
 def record_to_row(record: Mapping[str, Any]) -> dict[str, Any]:
     """Flatten one run record (as :func:`lossd.results.read_record` returns it) into a row.
 
     Class names come from the record's ``class_names`` (``class<i>`` where it has none);
     evaluated classes from ``eval_classes`` (the record's, else its metrics', else all).
     """
-    metrics: Mapping[str, Any] = record.get("metrics") or {}
+    metrics, split = reported_metrics(record)
     row: dict[str, Any] = {
         "dataset": str(record["dataset"]),
         "model": str(record["model"]),
@@ -102,6 +120,7 @@ def record_to_row(record: Mapping[str, Any]) -> dict[str, Any]:
     }
     for key in _FACT_COLUMNS:
         row[key] = record.get(key)
+    row["split"] = split
     for name in MEAN_METRICS:
         row[name] = _float(metrics.get(name))
     lengths = [len(v) for k in PER_CLASS_METRICS if isinstance(v := metrics.get(k), list)]
@@ -130,7 +149,7 @@ def record_to_row(record: Mapping[str, Any]) -> dict[str, Any]:
 def runs_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """Rows of :func:`record_to_row` as a frame with the key and metric columns always present."""
     frame = pd.DataFrame(list(rows))
-    base = [*KEY_COLUMNS, *_FACT_COLUMNS, *MEAN_METRICS]
+    base = [*KEY_COLUMNS, *_FACT_COLUMNS, "split", *MEAN_METRICS]
     for column in base:
         if column not in frame.columns:
             frame[column] = pd.Series(dtype=float if column in MEAN_METRICS else object)

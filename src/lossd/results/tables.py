@@ -84,6 +84,11 @@ _STD_NOTE = (
     "Mean ± sample standard deviation (ddof=1) over seeds, in percent; n = number of seeds "
     "(no ± when n = 1); — = no completed run or no published value."
 )
+_SPLIT_NOTE = (
+    "Split: where the numbers come from: test = the protocol's checkpoint on the test split "
+    "(run record 'test' block); val (or another split name) = the selected epoch on the "
+    "validation split. Published values are shown only beside test-set numbers."
+)
 _REF_NOTE = (
     "Paper: Ma et al. 2026 (Lossd; the abstract does not name the model, base = +Lossd minus "
     "the stated gain); published: the model's own paper or benchmark. * = not checked against "
@@ -237,7 +242,8 @@ def summarize(
 
     Only completed runs count. For each metric ``m`` the result has ``m`` (mean), ``m_std``
     (``ddof=1``, NaN for one value) and ``m_n`` (runs with a finite value); ``n`` is the number
-    of completed runs of the cell and ``seeds`` their sorted seeds.
+    of completed runs of the cell, ``seeds`` their sorted seeds and ``split`` the split(s) their
+    metrics come from (:func:`lossd.results.runs.reported_metrics`).
 
     Args:
         runs: Frame of :func:`lossd.results.load_runs`.
@@ -250,7 +256,8 @@ def summarize(
     done = _completed(runs)
     if metrics is None:
         metrics = [c for c in done.columns if c in MEAN_METRICS or "/" in c]
-    columns = [*by, "n", "seeds"] + [f"{m}{s}" for m in metrics for s in ("", "_std", "_n")]
+    columns = [*by, "n", "seeds", "split"]
+    columns += [f"{m}{s}" for m in metrics for s in ("", "_std", "_n")]
     if done.empty:
         return pd.DataFrame(columns=columns)
     rows = []
@@ -258,6 +265,8 @@ def summarize(
         row: dict[str, Any] = dict(zip(by, keys, strict=True))
         row["n"] = len(group)
         row["seeds"] = sorted(int(s) for s in group["seed"])
+        splits = group["split"].dropna() if "split" in group else pd.Series(dtype=object)
+        row["split"] = "+".join(sorted({str(s) for s in splits}))
         for metric in metrics:
             values = (
                 pd.to_numeric(group[metric], errors="coerce") * _PERCENT
@@ -387,6 +396,17 @@ def _base_vs_lossd(
     return base, ours, delta, compared
 
 
+def _split_of(summary: pd.DataFrame, keys: Mapping[str, str]) -> str:
+    """The split(s) the base and +Lossd numbers of a cell come from (``""`` without runs)."""
+    if summary.empty:
+        return ""
+    mask = summary["loss"].isin([BASE_LOSS, LOSSD_LOSS])
+    for key, value in keys.items():
+        mask &= summary[key] == value
+    parts = {part for text in summary.loc[mask, "split"] for part in str(text).split("+") if part}
+    return "+".join(sorted(parts))
+
+
 def _metric_for(metric: str | Mapping[str, str] | None, dataset: str) -> str:
     """``metric`` for ``dataset`` (a name, or a per-dataset mapping); default its headline."""
     if metric is None:
@@ -419,7 +439,8 @@ def main_table(
         name: File stem, default ``main`` (or ``main_<metric>`` for one metric).
 
     Returns:
-        Columns: dataset, model, metric, base (mean ± std), +Lossd, Δ (+Lossd - base), n
+        Columns: dataset, model, metric, split (where the numbers come from; published values
+        only beside ``test``), base (mean ± std), +Lossd, Δ (+Lossd - base), n
         (base/+Lossd seeds), paper base, paper +Lossd (Lossd paper), published base (the
         model's own paper).
     """
@@ -434,12 +455,14 @@ def main_table(
         for model in models:
             keys = {"dataset": dataset, "model": model}
             base, ours, delta, compared = _base_vs_lossd(summary, keys, chosen)
+            split = _split_of(summary, keys)
+            # a published number stands only beside a number of the same kind: the test set
             refs = [
-                _reference_cell(reference, dataset, model, loss, chosen, origin)
-                for loss, origin in (
-                    (BASE_LOSS, "lossd_paper"),
-                    (LOSSD_LOSS, "lossd_paper"),
-                    (BASE_LOSS, "model_paper"),
+                _reference_cell(reference if split == "test" else None, *cell, chosen, origin)
+                for cell, origin in (
+                    ((dataset, model, BASE_LOSS), "lossd_paper"),
+                    ((dataset, model, LOSSD_LOSS), "lossd_paper"),
+                    ((dataset, model, BASE_LOSS), "model_paper"),
                 )
             ]
             numeric.append(
@@ -447,6 +470,7 @@ def main_table(
                     "dataset": dataset,
                     "model": model,
                     "metric": chosen,
+                    "split": split,
                     **compared,
                     "paper_base": refs[0][0],
                     "paper_lossd": refs[1][0],
@@ -458,6 +482,7 @@ def main_table(
                     labels.dataset(dataset),
                     labels.model(model),
                     chosen,
+                    split or MISSING,
                     format_mean_std(*base),
                     format_mean_std(*ours),
                     format_delta(delta),
@@ -471,6 +496,7 @@ def main_table(
         "Dataset",
         "Model",
         "Metric",
+        "Split",
         "Base",
         "+Lossd",
         "Δ",
@@ -490,7 +516,7 @@ def main_table(
         data=pd.DataFrame(numeric, columns=list(numeric[0]) if numeric else None),
         display=pd.DataFrame(display, columns=headers),
         label_columns=3,
-        notes=(_STD_NOTE + " n = base/+Lossd.", _REF_NOTE),
+        notes=(_STD_NOTE + " n = base/+Lossd.", _SPLIT_NOTE, _REF_NOTE),
     )
 
 

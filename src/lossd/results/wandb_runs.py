@@ -4,7 +4,8 @@ The run records are the source of truth (design.md, Conventions); this reader is
 train on several machines and collect the runs in one W&B project. Each W&B run of
 :class:`lossd.engine.loggers.WandbLogger` carries the resolved config (``dataset.name``,
 ``model.name``, ``loss.name``, ``seed``, ``experiment_name``) and, once finished, the summary
-``best/<metric>`` of the best epoch (what a record's ``metrics`` holds). Per-class values are
+``best/<metric>`` of the best epoch (what a record's ``metrics`` holds) and ``test/<metric>``
+of the test evaluation (a record's ``test`` block) when the run has them. Per-class values are
 read from ``best/<metric>/<class>`` summary keys when a run has them; the logger of this
 version stores per-class values only as a W&B table, so such columns are usually absent, and
 the per-class tables need the run records.
@@ -66,6 +67,16 @@ def _class_names(dataset: str) -> list[str]:
     return list(get_info(dataset).classes) if dataset in DATASET_MODULES else []
 
 
+def _summary_metrics(summary: Mapping[str, Any], prefix: str, names: list[str]) -> dict[str, Any]:
+    """``<prefix>/<metric>`` and ``<prefix>/<metric>/<class>`` summary values as record metrics."""
+    metrics: dict[str, Any] = {m: summary.get(f"{prefix}/{m}") for m in MEAN_METRICS}
+    for metric in PER_CLASS_METRICS:
+        values = [summary.get(f"{prefix}/{metric}/{c}") for c in names]
+        if any(v is not None for v in values):
+            metrics[metric] = values
+    return metrics
+
+
 def wandb_run_to_row(run: Any) -> dict[str, Any] | None:
     """One W&B run (``wandb.apis.public.Run`` or an object with the same attributes) as a row.
 
@@ -83,11 +94,11 @@ def wandb_run_to_row(run: Any) -> dict[str, Any] | None:
     names = _class_names(dataset)
     eval_classes = _lookup(config, "dataset.eval_classes")
     path = getattr(run, "path", None)
-    metrics: dict[str, Any] = {m: summary.get(f"best/{m}") for m in MEAN_METRICS}
-    for metric in PER_CLASS_METRICS:
-        values = [summary.get(f"best/{metric}/{c}") for c in names]
-        if any(v is not None for v in values):
-            metrics[metric] = values
+    metrics = _summary_metrics(summary, "best", names)
+    tested = _summary_metrics(summary, "test", names)
+    test = None
+    if any(v is not None for v in tested.values()):
+        test = {"split": _lookup(config, "test.split") or "test", "metrics": tested}
     return {
         **keys,
         "seed": int(seed),
@@ -101,6 +112,9 @@ def wandb_run_to_row(run: Any) -> dict[str, Any] | None:
         "path": "wandb:" + "/".join(map(str, path)) if path else None,
         "output_dir": None,
         "metrics": metrics,
+        "protocol": _lookup(config, "protocol"),
+        "val": {"split": _lookup(config, "dataset.val.split") or "val"},
+        "test": test,
         "class_names": names,
         "eval_classes": list(eval_classes) if eval_classes else None,
     }
