@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: setup train test test-all lint bench clean-outputs
+.PHONY: setup train test test-all lint bench gpu-check clean-outputs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ train: setup
 ## Test suite (CPU, no network); GPU tests skip themselves.
 test: setup
 	$(BIN)/python -m pytest -q $(ARGS)
+
+## GPU check (issue 16): every GPU path measured in one run (< 8 min on one H100).
+gpu-check: setup
+	$(BIN)/python bench/gpu_check.py --out outputs/gpu_check $(ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

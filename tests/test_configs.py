@@ -126,3 +126,23 @@ def test_typed_nodes_refuse_wrong_types_at_composition(config: str, override: st
             compose(config, overrides=[*extra, override])
         good = compose(config, overrides=extra)  # the same config composes without it
     assert good is not None
+
+
+@pytest.mark.parametrize("dataset", ["synthetic", "loveda", "uavid", "potsdam"])
+def test_eval_config_resolves_for_every_dataset(dataset: str) -> None:
+    # the dataset files take their splits from the protocol: eval.yaml must provide one
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from lossd.engine.config import register_resolvers
+
+    register_resolvers()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("eval", overrides=["checkpoint=x", f"dataset={dataset}"])
+    from lossd.engine.evaluate import dataset_config
+
+    node = dataset_config(cfg, {})  # what evaluate() uses: without the recipe-less train node
+    resolved = OmegaConf.to_container(node, resolve=True)
+    assert isinstance(resolved, dict) and "train" not in resolved
+    assert resolved["name"] == dataset and resolved["val"]["split"] == "val"

@@ -45,15 +45,35 @@ def test_grid_sweeps_the_expected_cells(experiment: str, count: int) -> None:
     assert len({tuple(cell) for cell in cells}) == count
 
 
+def _recipe(dataset: str, model: str):
+    """conf/recipe/<dataset>_<model>.yaml merged over the recipe its defaults list names."""
+    cfg = OmegaConf.load(CONF / "recipe" / f"{dataset}_{model}.yaml")
+    parents = [p for p in cfg.pop("defaults", []) if p != "_self_"]
+    return OmegaConf.merge(*(OmegaConf.load(CONF / "recipe" / f"{p}.yaml") for p in parents), cfg)
+
+
 def test_paper_grid_cells_carry_their_dataset_and_model_recipes() -> None:
-    for dataset, model in itertools.product(("loveda", "uavid", "potsdam"), ("unetformer", "fcn")):
-        cfg = _compose("experiment=paper", f"dataset={dataset}", f"model={model}", "loss=lossd")
-        dataset_yaml = OmegaConf.load(CONF / "dataset" / f"{dataset}.yaml")
+    models = ("unetformer", "abcnet", "fcn", "sfanet")
+    for dataset, model in itertools.product(("loveda", "uavid", "potsdam"), models):
+        cfg = _compose(
+            "experiment=paper",
+            f"dataset={dataset}",
+            f"model={model}",
+            "loss=lossd",
+            hydra_node=True,
+        )
+        # the cell's recipe is chosen by `optional recipe: ${dataset}_${model}` (conf/train.yaml)
+        assert cfg.hydra.runtime.choices.recipe == f"{dataset}_{model}"
+        recipe = _recipe(dataset, model)
         model_yaml = OmegaConf.load(CONF / "model" / f"{model}.yaml")
-        assert cfg.dataset.batch_size == dataset_yaml.batch_size
-        assert cfg.dataset.crop_size == dataset_yaml.crop_size
-        assert cfg.trainer.max_epochs == dataset_yaml.max_epochs
-        assert cfg.model.lr == model_yaml.lr and cfg.model.backbone_lr == model_yaml.backbone_lr
+        assert cfg.dataset.batch_size == recipe.dataset.batch_size
+        assert cfg.dataset.crop_size == recipe.dataset.crop_size
+        assert cfg.trainer.max_epochs == recipe.dataset.max_epochs
+        assert cfg.model.lr == recipe.model.lr and cfg.model.backbone_lr == recipe.model.backbone_lr
+        assert cfg.model.aux_weights == model_yaml.aux_weights  # the model's own head recipe
+        # the paper grid trains with the originals' protocol and the authors' Lossd
+        assert cfg.protocol == "original" and cfg.loss.ignore_mode == "authors"
+        assert cfg.dataset.train.split == recipe.protocols.original.train_split
         assert cfg.run_name == f"paper/{dataset}/{model}/lossd/seed0"
         # the record and the Hydra folder derive from one name (lossd.records.RunIdentity)
         assert cfg.paths.results_dir == "./results/runs"
@@ -175,7 +195,8 @@ def test_basic_launcher_grid_keeps_finished_cells_and_skip_done_finishes_it(
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     assert again.stdout.count("skip_done:") == 2
 
-    # The tables of the grid, through the CLI: one row, each value the record's mF1 in percent.
+    # The tables of the grid, through the CLI: one row, each value the record's test mF1 in
+    # percent (the protocol's checkpoint on the test split), the split named.
     tables = tmp_path / "tables"
     make_tables = runpy.run_path(str(ROOT / "scripts" / "make_tables.py"), run_name="make_tables")
     make_tables["main"](
@@ -184,18 +205,19 @@ def test_basic_launcher_grid_keeps_finished_cells_and_skip_done_finishes_it(
     rows = [line for line in (tables / "main.md").read_text().splitlines() if "| Synthetic" in line]
     assert len(rows) == 1
     cells = [c.strip() for c in rows[0].strip("|").split("|")]
-    base_f1 = 100 * read_record(base)["metrics"]["mF1"]
-    lossd_f1 = 100 * lossd["metrics"]["mF1"]
-    assert cells[:7] == [
+    base_f1 = 100 * read_record(base)["test"]["metrics"]["mF1"]
+    lossd_f1 = 100 * lossd["test"]["metrics"]["mF1"]
+    assert cells[:8] == [
         "Synthetic",
         "UNetFormer",
         "mF1",
+        "test",
         f"{base_f1:.2f}",
         f"{lossd_f1:.2f}",
         f"{round(lossd_f1 - base_f1, 2) + 0.0:+.2f}",
         "1/1",
     ]
-    assert cells[7:] == ["—", "—", "—"]
+    assert cells[8:] == ["—", "—", "—"]
 
 
 @pytest.mark.slow

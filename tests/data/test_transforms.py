@@ -309,3 +309,61 @@ def test_pillow_scale_keeps_the_aspect_ratio_and_every_band():
         single = Image.fromarray(np.ascontiguousarray(image[..., band]))
         expected = np.asarray(single.resize((55, 37), Image.Resampling.BICUBIC))
         assert np.array_equal(out["image"][..., band], expected)
+
+
+def _steps(transform: A.Compose) -> list[type]:
+    return [type(t) for t in transform.transforms]
+
+
+def test_rotation_colour_and_sharpen_options_default_to_the_previous_pipeline():
+    old = train_transform(crop_size=32, rotate90=True, color_jitter=True)
+    rotate, colour = old.transforms[-3], old.transforms[-2]
+    assert isinstance(rotate, A.RandomRotate90) and rotate.p == 1.0
+    assert isinstance(colour, A.RandomBrightnessContrast) and colour.p == 0.5
+    assert A.Sharpen not in _steps(old)
+
+
+def test_sfanet_augmentation_options():
+    # SFA-Net: RandomRotate90(p=0.25) (Potsdam), RandomBrightnessContrast(0.25, 0.25, p=0.25)
+    # and Sharpen() with its defaults (UAVid), j2jeong/priv network/datasets/*_dataset.py.
+    pipeline = train_transform(
+        crop_size=32,
+        rotate90=True,
+        rotate90_p=0.25,
+        color_jitter=True,
+        color_jitter_p=0.25,
+        sharpen=True,
+    )
+    steps = _steps(pipeline)
+    assert steps[-4:] == [A.RandomRotate90, A.RandomBrightnessContrast, A.Sharpen, A.Normalize]
+    rotate, colour, sharpen = pipeline.transforms[-4:-1]
+    assert rotate.p == 0.25 and colour.p == 0.25
+    assert colour.brightness_limit == (-0.25, 0.25) and colour.contrast_limit == (-0.25, 0.25)
+    assert tuple(sharpen.alpha) == (0.2, 0.5) and tuple(sharpen.lightness) == (0.5, 1.0)
+    assert sharpen.p == 0.5 and sharpen.method == "kernel"
+    # the sharpen step changes images only: masks pass through untouched
+    image, mask = position_image(32, 32), dominated_mask()[:32, :32]
+    changed = False
+    for seed in range(8):
+        pipeline.set_random_seed(seed)
+        out = pipeline(image=image, mask=mask)
+        rotated = [np.rot90(mask, k) for k in range(4)]
+        flips = [m for r in rotated for m in (r, r[::-1], r[:, ::-1], r[::-1, ::-1])]
+        assert any(np.array_equal(out["mask"], m) for m in flips)
+        changed |= not np.array_equal(out["mask"], mask)
+    assert changed
+
+
+def test_rotation_probability_zero_never_rotates():
+    pipeline = train_transform(crop_size=32, hflip=False, rotate90=True, rotate90_p=0.0)
+    image, mask = position_image(32, 32), dominated_mask()[:32, :32]
+    for seed in range(6):
+        pipeline.set_random_seed(seed)
+        assert np.array_equal(pipeline(image=image, mask=mask)["mask"], mask)
+
+
+@pytest.mark.parametrize("name", ["rotate90_p", "color_jitter_p"])
+@pytest.mark.parametrize("value", [-0.1, 1.5])
+def test_augmentation_probabilities_are_checked(name, value):
+    with pytest.raises(InvalidOptionError, match=rf"{name}={value}; expected a probability"):
+        train_transform(crop_size=32, **{name: value})

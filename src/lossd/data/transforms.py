@@ -89,12 +89,14 @@ class SmartCrop(A.DualTransform):  # type: ignore[misc]  # albumentations is unt
     Which pixels are counted: GeoSeg drops the label equal to the ``ignore_index`` it is given.
     Its Potsdam/Vaihingen recipes pass the dataset's ignore label (potsdam_dataset.py L33,
     vaihingen_dataset.py L33-34), so ignored pixels are not counted: ``count_ignore=False``.
-    Its LoveDA recipe passes 255 (loveda_dataset.py L46) while LoveDA's no-data pixels are 7
-    in GeoSeg's masks (raw 0 -> 8 -> 7, tools/loveda_mask_convert.py L38-40), so no-data
-    pixels *are* counted as a label of their own; lossd stores no-data as 255, and
-    ``count_ignore=True`` counts the image's ignore pixels as one label (padding stays
-    uncounted) to reproduce that. SFA-Net (github.com/j2jeong/priv @3c442da) has the same
-    transform.py and recipes (network/datasets/loveda_dataset.py L47, potsdam_dataset.py L34).
+    Its LoveDA *config* defines its own ``train_aug`` with ``ignore_index=7`` (config/loveda/
+    unetformer.py L10, L52; SFA-Net config/loveda/sfanet.py L55), LoveDA's no-data label in
+    GeoSeg's masks (raw 0 -> 8 -> 7, tools/loveda_mask_convert.py L38-40), so no-data pixels are
+    not counted either (the dataset file's ``ignore_index=255``, loveda_dataset.py L46, is
+    hidden by the config's). ``count_ignore=True`` counts the image's ignore pixels as one label
+    (padding stays uncounted), for recipes that do count them. SFA-Net
+    (github.com/j2jeong/priv @3c442da) has the same transform.py and recipes
+    (network/datasets/loveda_dataset.py L47, potsdam_dataset.py L34).
 
     The random draws use albumentations' seeded ``py_random`` (GeoSeg: Python ``random``), so
     the pipeline's ``set_random_seed`` makes them reproducible. GeoSeg's ``nopad=True`` mode
@@ -285,6 +287,9 @@ def train_transform(
     scale_interpolation: ScaleInterpolation = "bilinear",
     smart_crop_max_ratio: float | None = None,
     smart_crop_count_ignore: bool = False,
+    rotate90_p: float = 1.0,
+    color_jitter_p: float = 0.5,
+    sharpen: bool = False,
 ) -> A.Compose:
     """Training augmentation: discrete multi-scale, crop, flips, normalisation.
 
@@ -293,8 +298,10 @@ def train_transform(
         scales: Scale factors, one drawn uniformly per sample (1.0 only: no rescaling).
         hflip: Random horizontal flip (p = 0.5).
         vflip: Random vertical flip (p = 0.5).
-        rotate90: Random rotation by 0, 90, 180 or 270 degrees.
-        color_jitter: Random brightness/contrast (UAVid recipe of SFA-Net).
+        rotate90: Random rotation by 0, 90, 180 or 270 degrees, applied with probability
+            ``rotate90_p``.
+        color_jitter: Random brightness/contrast (limits 0.25, 0.25), applied with probability
+            ``color_jitter_p`` (UAVid recipes of GeoSeg and SFA-Net).
         mean: Per-channel mean for normalisation (0..1 scale).
         std: Per-channel standard deviation for normalisation.
         scale_interpolation: How ``scales`` resize: ``"bilinear"`` (OpenCV bilinear image,
@@ -307,13 +314,26 @@ def train_transform(
             pads as GeoSeg does.
         smart_crop_count_ignore: With the smart crop, count ignored image pixels as a label
             of their own (GeoSeg's LoveDA recipe; see :class:`SmartCrop`).
+        rotate90_p: Probability of the rotation step (``rotate90=True``). 1.0 (default) draws
+            one of the four angles for every sample; albumentations' ``RandomRotate90(p)``,
+            as SFA-Net's recipes call it (LoveDA p=0.5, Potsdam p=0.25), draws an angle in
+            {0, 90, 180, 270} when applied, so a real rotation happens with ``3/4 * p``.
+        color_jitter_p: Probability of the brightness/contrast step (``color_jitter=True``);
+            GeoSeg's and SFA-Net's UAVid recipes use ``RandomBrightnessContrast(0.25, 0.25,
+            p=0.25)`` (geoseg/datasets/uavid_dataset.py L27 @9453fe4). 0.5 is the default.
+        sharpen: Random sharpening with albumentations ``Sharpen()``'s defaults, as SFA-Net's
+            UAVid recipe calls it without arguments (j2jeong/priv
+            network/datasets/uavid_dataset.py L28 @3c442da): ``alpha=(0.2, 0.5)``,
+            ``lightness=(0.5, 1.0)``, kernel method, ``p=0.5`` (the defaults of
+            albumentations 1.3.1 and 2.x alike). Applied after the colour step.
 
     Returns:
         An ``albumentations.Compose`` taking ``image`` (H×W×C uint8) and ``mask`` (H×W uint8).
 
     Raises:
         InvalidOptionError: If ``crop_size`` or a scale is not positive, the interpolation is
-            unknown or ``smart_crop_max_ratio`` is outside (0, 1].
+            unknown, ``smart_crop_max_ratio`` is outside (0, 1] or a probability is outside
+            [0, 1].
     """
     if crop_size < 1:
         raise InvalidOptionError(f"crop_size={crop_size}; expected a positive number of pixels")
@@ -324,6 +344,9 @@ def train_transform(
             f"scale_interpolation={scale_interpolation!r}; expected one of "
             f"{list(SCALE_INTERPOLATIONS)}"
         )
+    for name, value in (("rotate90_p", rotate90_p), ("color_jitter_p", color_jitter_p)):
+        if not 0.0 <= value <= 1.0:
+            raise InvalidOptionError(f"{name}={value}; expected a probability in [0, 1]")
     steps: list[A.BasicTransform | A.BaseCompose] = []
     if any(s != 1.0 for s in scales):
         steps.append(_scale_step(scales, scale_interpolation))
@@ -352,9 +375,13 @@ def train_transform(
     if vflip:
         steps.append(A.VerticalFlip(p=0.5))
     if rotate90:
-        steps.append(A.RandomRotate90(p=1.0))
+        steps.append(A.RandomRotate90(p=rotate90_p))
     if color_jitter:
-        steps.append(A.RandomBrightnessContrast(brightness_limit=0.25, contrast_limit=0.25, p=0.5))
+        steps.append(
+            A.RandomBrightnessContrast(brightness_limit=0.25, contrast_limit=0.25, p=color_jitter_p)
+        )
+    if sharpen:
+        steps.append(A.Sharpen(alpha=(0.2, 0.5), lightness=(0.5, 1.0), p=0.5))
     steps.append(_normalize(mean, std))
     return A.Compose(steps)
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from torch.utils.data import Dataset, Subset
 from tqdm import tqdm
 
@@ -89,6 +89,10 @@ def dataset_config(cfg: DictConfig, train_config: Mapping[str, Any]) -> DictConf
         CheckpointError: If neither gives a dataset.
     """
     if cfg.get("dataset") is not None:
+        # Evaluation never uses the training node, whose recipe values (conf/recipe/) are not
+        # composed here (no model=): drop it so the node resolves.
+        with open_dict(cfg):
+            cfg.dataset.pop("train", None)
         return cast(DictConfig, cfg.dataset)
     stored = train_config.get("dataset")
     if not isinstance(stored, Mapping) or "name" not in stored:
