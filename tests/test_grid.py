@@ -207,17 +207,18 @@ def test_basic_launcher_grid_keeps_finished_cells_and_skip_done_finishes_it(
     cells = [c.strip() for c in rows[0].strip("|").split("|")]
     base_f1 = 100 * read_record(base)["test"]["metrics"]["mF1"]
     lossd_f1 = 100 * lossd["test"]["metrics"]["mF1"]
-    assert cells[:8] == [
+    assert cells[:9] == [
         "Synthetic",
         "UNetFormer",
         "mF1",
         "test",
+        "heldout",
         f"{base_f1:.2f}",
         f"{lossd_f1:.2f}",
         f"{round(lossd_f1 - base_f1, 2) + 0.0:+.2f}",
         "1/1",
     ]
-    assert cells[8:] == ["—", "—", "—"]
+    assert cells[9:] == ["—", "—", "—"]
 
 
 @pytest.mark.slow

@@ -57,10 +57,10 @@ def test_notebook_runs_on_records_with_histograms(tmp_path: Path, monkeypatch) -
     streams, markdown, figures = _outputs(_execute(runs, monkeypatch))
     assert f"13 run records under {runs} (12 completed)" in streams
     assert (
-        "| LoveDA    | UNetFormer | mIoU     | test    | 52.00 ± 2.00 | 55.00 ± 1.73 | +3.00 |"
+        "| LoveDA    | UNetFormer | mIoU     | test    | original   | 52.00 ± 2.00 | 55.00 ± 1.73 |"
         in markdown
     )
-    assert "| Potsdam   | UNetFormer | mF1      | test    | 60.00 ± 0.00 | 60.00" in markdown
+    assert "| Potsdam   | UNetFormer | mF1      | test    |" in markdown
     assert "**Per-class IoU on LoveDA" in markdown and "**Per-class IoU on Potsdam" in markdown
     # 2 datasets × (IoU, BIoU) deltas + the scatter + the Potsdam histograms; no checkpoints here.
     assert figures == 4 + 1 + 1

@@ -69,6 +69,7 @@ def _record(
         "loss": loss,
         "seed": seed,
         "experiment": "hand",
+        "protocol": "original",
         "status": status,
         "finished_at": f"2026-01-0{seed + 1}T00:00:00+00:00",
         "metrics": {
@@ -215,6 +216,7 @@ MAIN_ROWS = [
         "UNetFormer",
         "mIoU",
         "test",
+        "original",
         "52.00 ± 2.00",
         "55.00 ± 1.73",
         "+3.00",
@@ -223,11 +225,24 @@ MAIN_ROWS = [
         "—",
         "52.4",
     ],
-    ["LoveDA", "ABCNet", "mIoU", "—", "—", "—", "—", "0/0", "—", "—", "—"],
-    ["LoveDA", "SFA-Net", "mIoU", "test", "—", "60.00", "—", "0/1", "54.2*", "55.8*", "—"],
-    ["Potsdam", "UNetFormer", "mF1", "—", "—", "—", "—", "0/0", "—", "—", "—"],
-    ["Potsdam", "ABCNet", "mF1", "test", "80.00", "—", "—", "1/0", "—", "—", "92.7*"],
-    ["Potsdam", "SFA-Net", "mF1", "—", "—", "—", "—", "0/0", "—", "—", "—"],
+    ["LoveDA", "ABCNet", "mIoU", "—", "—", "—", "—", "—", "0/0", "—", "—", "—"],
+    [
+        "LoveDA",
+        "SFA-Net",
+        "mIoU",
+        "test",
+        "original",
+        "—",
+        "60.00",
+        "—",
+        "0/1",
+        "54.2*",
+        "55.8*",
+        "—",
+    ],
+    ["Potsdam", "UNetFormer", "mF1", "—", "—", "—", "—", "—", "0/0", "—", "—", "—"],
+    ["Potsdam", "ABCNet", "mF1", "test", "original", "80.00", "—", "—", "1/0", "—", "—", "92.7*"],
+    ["Potsdam", "SFA-Net", "mF1", "—", "—", "—", "—", "—", "0/0", "—", "—", "—"],
 ]
 
 
@@ -239,6 +254,7 @@ def test_main_table_cell_by_cell(runs: pd.DataFrame, reference: pd.DataFrame) ->
         "Model",
         "Metric",
         "Split",
+        "Protocol",
         "Base",
         "+Lossd",
         "Δ",
@@ -271,7 +287,8 @@ def test_published_values_stand_only_beside_test_numbers(
     assert sorted(runs["split"]) == ["test", "val", "val"]
     rows = {row[1]: row for row in main_table(runs, reference).display.values.tolist()}
     # validation numbers: no published value beside them, though the reference has one
-    assert rows["UNetFormer"][3:5] == ["val", "50.00"] and rows["UNetFormer"][-1] == "—"
+    assert rows["UNetFormer"][3:6] == ["val", "original", "50.00"]
+    assert rows["UNetFormer"][-1] == "—"
     # a cell mixing splits says so and shows no published value either
     assert rows["SFA-Net"][3] == "test+val" and rows["SFA-Net"][-3:-1] == ["—", "—"]
 
@@ -285,6 +302,7 @@ def test_main_table_for_one_metric_and_without_reference(runs: pd.DataFrame) -> 
             "UNetFormer",
             "mBIoU",
             "test",
+            "original",
             "32.00 ± 2.00",
             "35.00 ± 1.73",
             "+3.00",
@@ -293,7 +311,7 @@ def test_main_table_for_one_metric_and_without_reference(runs: pd.DataFrame) -> 
             "—",
             "—",
         ],
-        ["LoveDA", "FCN-8s", "mBIoU", "—", "—", "—", "—", "0/0", "—", "—", "—"],
+        ["LoveDA", "FCN-8s", "mBIoU", "—", "—", "—", "—", "—", "0/0", "—", "—", "—"],
     ]
 
 
@@ -302,15 +320,17 @@ def test_main_table_latex_and_csv(
 ) -> None:
     table = main_table(runs, reference)
     latex = table.to_latex().splitlines()
-    assert latex[latex.index("\\toprule") - 1] == "\\begin{tabular}{lllrrrrrrrr}"
-    assert latex[latex.index("\\toprule") + 1].startswith("Dataset & Model & Metric & Split & Base")
-    assert (
-        "LoveDA & UNetFormer & mIoU & test & 52.00 $\\pm$ 2.00 & 55.00 $\\pm$ 1.73 & +3.00 & 3/3 & "
-        "--- & --- & 52.4 \\\\" in latex
+    assert latex[latex.index("\\toprule") - 1] == "\\begin{tabular}{lllrrrrrrrrr}"
+    assert latex[latex.index("\\toprule") + 1].startswith(
+        "Dataset & Model & Metric & Split & Protocol & Base"
     )
     assert (
-        "LoveDA & SFA-Net & mIoU & test & --- & 60.00 & --- & 0/1 & 54.2* & 55.8* & --- \\\\"
-        in latex
+        "LoveDA & UNetFormer & mIoU & test & original & 52.00 $\\pm$ 2.00 & 55.00 $\\pm$ 1.73 & "
+        "+3.00 & 3/3 & --- & --- & 52.4 \\\\" in latex
+    )
+    assert (
+        "LoveDA & SFA-Net & mIoU & test & original & --- & 60.00 & --- & 0/1 & 54.2* & 55.8* & "
+        "--- \\\\" in latex
     )
     assert latex.count("\\midrule") == 1 and "\\bottomrule" in latex
     paths = table.write(tmp_path / "tables")
@@ -573,7 +593,7 @@ def test_wandb_runs_become_the_same_frame(tmp_path: Path) -> None:
     table = main_table(runs)
     assert table.display.values.tolist() == [
         [
-            *("LoveDA", "UNetFormer", "mIoU", "val", "52.00 ± 2.83"),
+            *("LoveDA", "UNetFormer", "mIoU", "val", "—", "52.00 ± 2.83"),
             *("56.00", "+4.00", "2/1", "—", "—", "—"),
         ],
     ]
@@ -612,7 +632,7 @@ def test_make_tables_cli_reads_wandb_through_wandb_api(tmp_path: Path, monkeypat
     rows = _rows((tmp_path / "w" / "main.md").read_text())
     assert rows == [
         [
-            *("LoveDA", "UNetFormer", "mIoU", "val", "52.00 ± 2.83"),
+            *("LoveDA", "UNetFormer", "mIoU", "val", "—", "52.00 ± 2.83"),
             *("56.00", "+4.00", "2/1", "—", "—", "—"),
         ]
     ]

@@ -87,7 +87,10 @@ _STD_NOTE = (
 _SPLIT_NOTE = (
     "Split: where the numbers come from: test = the protocol's checkpoint on the test split "
     "(run record 'test' block); val (or another split name) = the selected epoch on the "
-    "validation split. Published values are shown only beside test-set numbers."
+    "validation split. Published values are shown only beside test-set numbers. Protocol: "
+    "original = the splits, selection and tested checkpoint of the code behind the published "
+    "numbers; heldout = train on Train, select on Val, test once (docs/recipes.md); — = "
+    "recorded before protocols existed."
 )
 _REF_NOTE = (
     "Paper: Ma et al. 2026 (Lossd; the abstract does not name the model, base = +Lossd minus "
@@ -242,8 +245,9 @@ def summarize(
 
     Only completed runs count. For each metric ``m`` the result has ``m`` (mean), ``m_std``
     (``ddof=1``, NaN for one value) and ``m_n`` (runs with a finite value); ``n`` is the number
-    of completed runs of the cell, ``seeds`` their sorted seeds and ``split`` the split(s) their
-    metrics come from (:func:`lossd.results.runs.reported_metrics`).
+    of completed runs of the cell, ``seeds`` their sorted seeds, ``split`` the split(s) their
+    metrics come from (:func:`lossd.results.runs.reported_metrics`) and ``protocol`` their
+    evaluation protocol(s) (``""`` for records older than protocols).
 
     Args:
         runs: Frame of :func:`lossd.results.load_runs`.
@@ -256,7 +260,7 @@ def summarize(
     done = _completed(runs)
     if metrics is None:
         metrics = [c for c in done.columns if c in MEAN_METRICS or "/" in c]
-    columns = [*by, "n", "seeds", "split"]
+    columns = [*by, "n", "seeds", "split", "protocol"]
     columns += [f"{m}{s}" for m in metrics for s in ("", "_std", "_n")]
     if done.empty:
         return pd.DataFrame(columns=columns)
@@ -267,6 +271,8 @@ def summarize(
         row["seeds"] = sorted(int(s) for s in group["seed"])
         splits = group["split"].dropna() if "split" in group else pd.Series(dtype=object)
         row["split"] = "+".join(sorted({str(s) for s in splits}))
+        protocols = group["protocol"].dropna() if "protocol" in group else pd.Series(dtype=object)
+        row["protocol"] = "+".join(sorted({str(s) for s in protocols}))
         for metric in metrics:
             values = (
                 pd.to_numeric(group[metric], errors="coerce") * _PERCENT
@@ -396,14 +402,14 @@ def _base_vs_lossd(
     return base, ours, delta, compared
 
 
-def _split_of(summary: pd.DataFrame, keys: Mapping[str, str]) -> str:
-    """The split(s) the base and +Lossd numbers of a cell come from (``""`` without runs)."""
+def _split_of(summary: pd.DataFrame, keys: Mapping[str, str], column: str = "split") -> str:
+    """The split(s) (or protocols) of a cell's base and +Lossd runs (``""`` without runs)."""
     if summary.empty:
         return ""
     mask = summary["loss"].isin([BASE_LOSS, LOSSD_LOSS])
     for key, value in keys.items():
         mask &= summary[key] == value
-    parts = {part for text in summary.loc[mask, "split"] for part in str(text).split("+") if part}
+    parts = {part for text in summary.loc[mask, column] for part in str(text).split("+") if part}
     return "+".join(sorted(parts))
 
 
@@ -440,7 +446,7 @@ def main_table(
 
     Returns:
         Columns: dataset, model, metric, split (where the numbers come from; published values
-        only beside ``test``), base (mean ± std), +Lossd, Δ (+Lossd - base), n
+        only beside ``test``), protocol, base (mean ± std), +Lossd, Δ (+Lossd - base), n
         (base/+Lossd seeds), paper base, paper +Lossd (Lossd paper), published base (the
         model's own paper).
     """
@@ -456,6 +462,7 @@ def main_table(
             keys = {"dataset": dataset, "model": model}
             base, ours, delta, compared = _base_vs_lossd(summary, keys, chosen)
             split = _split_of(summary, keys)
+            protocol = _split_of(summary, keys, "protocol")
             # a published number stands only beside a number of the same kind: the test set
             refs = [
                 _reference_cell(reference if split == "test" else None, *cell, chosen, origin)
@@ -471,6 +478,7 @@ def main_table(
                     "model": model,
                     "metric": chosen,
                     "split": split,
+                    "protocol": protocol,
                     **compared,
                     "paper_base": refs[0][0],
                     "paper_lossd": refs[1][0],
@@ -483,6 +491,7 @@ def main_table(
                     labels.model(model),
                     chosen,
                     split or MISSING,
+                    protocol or MISSING,
                     format_mean_std(*base),
                     format_mean_std(*ours),
                     format_delta(delta),
@@ -497,6 +506,7 @@ def main_table(
         "Model",
         "Metric",
         "Split",
+        "Protocol",
         "Base",
         "+Lossd",
         "Δ",
