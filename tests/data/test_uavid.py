@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from lossd.data import SegmentationFolder, uavid
-from lossd.data.prepare import prepare_uavid
+from lossd.data.prepare import check_prepared, prepare_uavid
 from lossd.errors import DataFormatError, DatasetNotFoundError, OutputExistsError
 from lossd.io import read_image, read_mask
 from tests.data.uavid import RELEASE, region, write_full_frames, write_uavid
@@ -166,6 +166,9 @@ def test_old_preparation_is_refused_with_the_command_to_redo_it(fake, tmp_path):
         prepare_uavid(fake.root, dst, patch_size=PATCH, region=REGION, progress=False)
     with pytest.raises(DataFormatError, match=message):
         SegmentationFolder(dst, ["val", "train"], "uavid")
+    with pytest.raises(DataFormatError, match=message):  # --check says so too
+        check_prepared(dst, ["train"])
+    assert check_prepared(dst, ["val", "test"])["val"] == 16
     assert len(SegmentationFolder(dst, "val", "uavid")) == 16
     assert len(SegmentationFolder(dst, "test", "uavid", require_masks=False)) == 24
     summary = prepare_uavid(fake.root, dst, splits=["test"], patch_size=PATCH, progress=False)

@@ -59,7 +59,12 @@ def write_meta(split_dir: Path, meta: dict[str, Any]) -> None:
 
 
 def _check_split(split_dir: Path, meta: dict[str, Any]) -> tuple[int, list[str]]:
+    from lossd.data.prepare.uavid import stale_split  # imports this module: import late
+
     problems: list[str] = []
+    stale = stale_split(split_dir)
+    if stale is not None:
+        problems.append(stale)
     if not meta.get("complete"):
         problems.append("meta.json says the split is incomplete (interrupted run?); rerun prepare")
     expected: set[str] = set()
