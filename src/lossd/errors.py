@@ -11,6 +11,7 @@ __all__ = [
     "LossdError",
     "NonFiniteLossError",
     "OutputExistsError",
+    "PreemptedError",
     "WeightsUnavailableError",
 ]
 
@@ -45,3 +46,15 @@ class NonFiniteLossError(LossdError, FloatingPointError):
 
 class OutputExistsError(LossdError, FileExistsError):
     """An output path exists and overwriting was not asked for."""
+
+
+class PreemptedError(SystemExit):
+    """Training stopped on a preemption or time-limit signal after saving its place.
+
+    Raised by :meth:`lossd.engine.Trainer.fit` after SIGTERM, SIGUSR1 or SIGUSR2, once the step
+    in progress has finished and ``last.ckpt`` holds the exact position in the epoch; the same
+    command (``trainer.resume=auto``) continues from there. It subclasses :class:`SystemExit`,
+    not :class:`LossdError`: it must pass the ``except Exception`` of Hydra's job runner and of
+    submitit's job process, so that a Slurm job ends without a result and its requeued copy
+    runs the cell again (docs/cluster.md). Uncaught, it exits with status 1 and its message.
+    """

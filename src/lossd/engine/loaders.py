@@ -3,10 +3,13 @@
 ``dataset.batch_size`` is the global batch (as in the recipes, which used one GPU); each of N
 processes loads ``batch_size / N`` samples, so a recipe gives the same optimisation at any N.
 Training shuffles with a seeded :class:`DistributedSampler` (the order of epoch ``e`` depends only
-on the seed and ``e``, so a resumed run replays it exactly). Evaluation shards the samples without
-padding (rank ``r`` takes ``r, r + N, ...``) so that summed metrics equal the single-process ones.
+on the seed and ``e``, so a resumed run replays it exactly; :class:`ResumableSampler` can start
+that order at any sample, so a run stopped mid-epoch continues where it stopped). Evaluation
+shards the samples without padding (rank ``r`` takes ``r, r + N, ...``) so that summed metrics
+equal the single-process ones.
 """
 
+import itertools
 from collections.abc import Iterator, Sized
 from typing import Any
 
@@ -16,7 +19,41 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from lossd.engine.runtime import DistContext
 from lossd.errors import InvalidOptionError
 
-__all__ = ["ShardSampler", "eval_loader", "train_loader"]
+__all__ = ["ResumableSampler", "ShardSampler", "eval_loader", "train_loader"]
+
+
+class ResumableSampler(DistributedSampler[Any]):
+    """A seeded :class:`DistributedSampler` whose epoch can start at any of its samples.
+
+    The order of epoch ``e`` on a rank is that of :class:`DistributedSampler` (a permutation
+    seeded by ``seed + e``); :meth:`set_start` skips its first ``start`` samples, so an epoch
+    stopped after ``k`` batches of ``b`` samples continues with ``set_start(k * b)`` and sees
+    exactly the samples it had not seen yet, in the same order. :meth:`set_epoch` resets the
+    start to 0. ``len()`` stays the whole epoch's sample count (the batch count of an epoch
+    does not change when it is resumed).
+    """
+
+    start: int = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select epoch ``epoch``'s order, from its first sample."""
+        super().set_epoch(epoch)
+        self.start = 0
+
+    def set_start(self, start: int) -> None:
+        """Begin the current epoch at sample ``start`` of this rank's order.
+
+        Raises:
+            InvalidOptionError: If ``start`` is negative or past the epoch's end.
+        """
+        if not 0 <= start <= self.num_samples:
+            raise InvalidOptionError(
+                f"cannot start an epoch of {self.num_samples} samples at sample {start}"
+            )
+        self.start = start
+
+    def __iter__(self) -> Iterator[Any]:
+        return itertools.islice(super().__iter__(), self.start, None)
 
 
 class ShardSampler(Sampler[int]):
@@ -49,9 +86,12 @@ def train_loader(
     ctx: DistContext,
     pin_memory: bool = False,
 ) -> DataLoader[Any]:
-    """Shuffled training batches; the last incomplete batch is dropped when the set is large."""
+    """Shuffled training batches; the last incomplete batch is dropped when the set is large.
+
+    The sampler is a :class:`ResumableSampler`: the trainer starts a resumed epoch mid-way.
+    """
     per_process = _per_process_batch(batch_size, ctx)
-    sampler: DistributedSampler[Any] = DistributedSampler(
+    sampler = ResumableSampler(
         dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=seed
     )
     return DataLoader(

@@ -13,8 +13,9 @@ What ``scripts/train.py`` calls. :func:`run` has three parts, each one function:
    ``metrics``) and a ``test`` block.
 
 They run inside ``try``/``finally``: whatever fails (data, model, logger, a non-finite loss,
-Ctrl-C) still leaves a record with ``status`` ``failed`` (or ``interrupted``) that names the
-exception, and the W&B run is closed. The engine never branches on a model's or dataset's name.
+Ctrl-C, a preemption signal) still leaves a record with ``status`` ``failed`` (or
+``interrupted``, ``preempted``) that names the exception, and the W&B run is closed. The
+engine never branches on a model's or dataset's name.
 """
 
 import logging
@@ -52,7 +53,7 @@ from lossd.engine.runtime import (
     seed_everything,
 )
 from lossd.engine.trainer import Trainer, TrainerOptions, TrainState
-from lossd.errors import CheckpointError, InvalidOptionError, LossdError
+from lossd.errors import CheckpointError, InvalidOptionError, LossdError, PreemptedError
 from lossd.records import (
     RECORD_NAME,
     RunIdentity,
@@ -353,6 +354,9 @@ def write_run_record(
         "last_metrics": state.last_metrics,
         "epochs": state.epoch,
         "steps": state.global_step,
+        # preemptions: one entry per resume (step, signal, time lost, Slurm job); docs/cluster.md
+        "requeues": state.requeues,
+        "restarts": state.restarts,
         "history": state.history,
         "class_names": list(info.classes),
         "eval_classes": list(cfg.dataset.eval_classes),
@@ -393,7 +397,12 @@ def _print(ctx: DistContext, text: str) -> None:
 
 
 def _describe(error: BaseException) -> tuple[str, str]:
-    status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+    if isinstance(error, PreemptedError):
+        status = "preempted"  # last.ckpt holds its place; the same command resumes it
+    elif isinstance(error, KeyboardInterrupt):
+        status = "interrupted"
+    else:
+        status = "failed"
     return status, f"{type(error).__name__}: {error}"
 
 
@@ -420,7 +429,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     try:
         components = build_components(cfg, setup)
         if components.resumed_epoch is not None:
-            _print(setup.ctx, f"resumed after epoch {components.resumed_epoch}")
+            _print(setup.ctx, f"resumed from '{setup.output_dir / 'checkpoints'}'")
         _print(
             setup.ctx,
             f"training {cfg.model.name} with loss={cfg.loss.name} on {cfg.dataset.name} "
