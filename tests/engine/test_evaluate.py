@@ -51,6 +51,7 @@ def make_checkpoint(
         f"dataset={dataset}",
         "model=fcn",
         f"model.net.backbone={TINY_BACKBONE}",
+        "model.pretrained=false",  # the real datasets' recipes ask for ImageNet encoders
         f"paths.data_dir={data_dir}",
         *(SYNTHETIC if dataset == "synthetic" else []),
         *extra,
