@@ -24,6 +24,7 @@ from lossd.engine.runtime import DistContext
 from lossd.engine.trainer import TrainerOptions
 from lossd.errors import InvalidOptionError, PreemptedError
 from lossd.results import read_record
+from tests.tiny import train_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -217,25 +218,9 @@ def test_checkpoint_every_n_steps_writes_a_resumable_mid_epoch_checkpoint(
 
 
 def _command(out: Path, results: Path, data: Path) -> list[str]:
-    return [
-        sys.executable,
-        "scripts/train.py",
-        "logger=none",
-        "loss=lossd",
-        f"paths.data_dir={data}",
-        f"paths.results_dir={results}",
-        f"hydra.run.dir={out}",
-        "dataset.tile_size=64",
-        "dataset.num_train=32",
-        "dataset.num_val=4",
-        "dataset.num_test=2",
-        "dataset.batch_size=4",
-        "dataset.num_workers=1",
-        "trainer.max_epochs=2",
-        "trainer.device=cpu",
-        "trainer.progress=false",
-        "trainer.checkpoint_every_n_steps=3",
-    ]
+    return train_command(
+        out, results, data, "trainer.max_epochs=2", "trainer.checkpoint_every_n_steps=3"
+    )
 
 
 @pytest.mark.slow

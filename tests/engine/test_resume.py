@@ -3,7 +3,6 @@
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,29 +12,13 @@ import torch
 from lossd.engine.checkpoint import load_checkpoint, save_checkpoint
 from lossd.errors import NonFiniteLossError
 from lossd.results import read_record
+from tests.tiny import train_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _command(out: Path, results: Path, data: Path) -> list[str]:
-    return [
-        sys.executable,
-        "scripts/train.py",
-        "logger=none",
-        "loss=lossd",
-        f"paths.data_dir={data}",
-        f"paths.results_dir={results}",
-        f"hydra.run.dir={out}",
-        "dataset.tile_size=64",
-        "dataset.num_train=32",
-        "dataset.num_val=4",
-        "dataset.num_test=2",
-        "dataset.batch_size=4",
-        "dataset.num_workers=1",
-        "trainer.max_epochs=3",
-        "trainer.device=cpu",
-        "trainer.progress=false",
-    ]
+    return train_command(out, results, data)
 
 
 @pytest.mark.slow
