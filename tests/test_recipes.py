@@ -184,7 +184,7 @@ def test_paper_cell_trains_with_the_original_recipe(paper, dataset: str, model: 
     )
     # Lookahead(base_optimizer): k=5, alpha=0.5 (GeoSeg tools/utils.py:104; catalyst
     # lookahead.py:23); process_model_params(no_bias_weight_decay=True) (utils.py:46)
-    assert (cfg.optimizer.k, cfg.optimizer.alpha, cfg.optimizer.no_bias_decay) == (5, 0.5, True)
+    assert (cfg.optimizer.k, cfg.optimizer.alpha, cfg.model.no_bias_decay) == (5, 0.5, True)
     assert cfg.trainer.precision == "32"  # no precision in pl.Trainer: fp32
     name, params = want["scheduler"]
     assert cfg.scheduler._target_ == f"torch.optim.lr_scheduler.{name}"
@@ -259,7 +259,9 @@ def test_paper_cell_builds_its_augmentation_and_optimiser(paper, dataset: str, m
             return self.head(self.backbone(x))
 
     net = Tiny()
-    optimizer = build_optimizer(net, instantiate(cfg.optimizer), cfg.model.backbone_lr)
+    optimizer = build_optimizer(
+        net, instantiate(cfg.optimizer), cfg.model.backbone_lr, cfg.model.no_bias_decay
+    )
     groups = {g["name"]: g for g in optimizer.param_groups}
     assert set(groups) == {"backbone", "backbone_no_decay", "head", "head_no_decay"}
     lr, backbone_lr, weight_decay = want["lr"]
@@ -455,3 +457,21 @@ def test_train_cli_prints_a_paper_cell_without_data(tmp_path: Path) -> None:
         assert line in printed, line
     assert "  - train\n    - val" in printed or "- train\n    - val" in printed
     assert not (tmp_path / "no-data").exists()
+
+
+def test_plain_adamw_composes_and_builds_with_a_recipe() -> None:
+    # the recipes set Lookahead's keys; optimizer=adamw takes them (k=null: no Lookahead)
+    from hydra.utils import instantiate
+
+    from lossd.models import build_model
+
+    cfg = _compose("dataset=loveda", "model=unetformer", "optimizer=adamw", "optimizer.k=null")
+    net = build_model("fcn", 7, backbone="mobilenetv3_small_050")
+    optimizer = build_optimizer(net, instantiate(cfg.optimizer), 1e-4, cfg.model.no_bias_decay)
+    assert type(optimizer) is torch.optim.AdamW
+    assert sorted(g["name"] for g in optimizer.param_groups) == [
+        "backbone",
+        "backbone_no_decay",
+        "head",
+        "head_no_decay",
+    ]

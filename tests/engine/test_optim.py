@@ -61,7 +61,7 @@ def adamw_lookahead(**keywords):
 
 def test_no_bias_decay_groups_of_a_tiny_model() -> None:
     net = TinyNet()
-    optimizer = build_optimizer(net, adamw_lookahead(no_bias_decay=True), BACKBONE_LR)
+    optimizer = build_optimizer(net, adamw_lookahead(), BACKBONE_LR, no_bias_decay=True)
     found = options_by_name(net, optimizer)
     assert found == {
         "backbone.0.weight": (BACKBONE_LR, WD, "backbone"),
@@ -98,7 +98,7 @@ def test_default_groups_decay_everything() -> None:
 @pytest.mark.parametrize("name", ["unetformer", "sfanet"])
 def test_groups_of_a_real_model_equal_geoseg_process_model_params(name: str) -> None:
     net = build_model(name, 6)
-    optimizer = build_optimizer(net, adamw_lookahead(no_bias_decay=True), BACKBONE_LR)
+    optimizer = build_optimizer(net, adamw_lookahead(), BACKBONE_LR, no_bias_decay=True)
     found = {k: v[:2] for k, v in options_by_name(net, optimizer).items()}
     expected = geoseg_options(net, BACKBONE_LR, WD)
     assert found == expected
@@ -106,16 +106,17 @@ def test_groups_of_a_real_model_equal_geoseg_process_model_params(name: str) -> 
     assert 0 < zero < len(expected)
 
 
-def test_no_bias_decay_without_names_is_refused() -> None:
+def test_bad_options_are_refused() -> None:
     net = TinyNet()
-    with pytest.raises(InvalidOptionError, match="were not split by name"):
-        adamw_lookahead(no_bias_decay=True)(param_groups(net, BACKBONE_LR))
-    with pytest.raises(InvalidOptionError, match=r"no_bias_decay=False\) contradicts"):
-        build_optimizer(net, adamw_lookahead(no_bias_decay=True), None, no_bias_decay=False)
-    with pytest.raises(InvalidOptionError, match=r"^optimizer\.no_bias_decay='yes'; expected"):
-        build_optimizer(net, adamw_lookahead(no_bias_decay="yes"), None)
+    with pytest.raises(InvalidOptionError, match=r"^model\.no_bias_decay='yes'; expected"):
+        build_optimizer(net, adamw_lookahead(), None, no_bias_decay="yes")  # type: ignore[arg-type]
     with pytest.raises(InvalidOptionError, match=r"k=0"):
         adamw_lookahead(k=0)(param_groups(net, None))
+
+
+def test_k_none_is_the_base_optimizer_alone() -> None:
+    optimizer = adamw_lookahead(k=None)(param_groups(TinyNet(), None))
+    assert type(optimizer) is torch.optim.AdamW
 
 
 def test_explicit_no_bias_decay_works_with_a_plain_optimizer() -> None:
@@ -168,13 +169,14 @@ class OneWeight(nn.Module):
 
 @pytest.mark.parametrize(
     ("overrides", "k", "no_bias_decay"),
-    [((), 6, False), (("optimizer.k=5", "optimizer.no_bias_decay=true"), 5, True)],
+    [((), 6, False), (("optimizer.k=5", "++model.no_bias_decay=true"), 5, True)],
 )
 def test_config_defaults_and_geoseg_overrides(make_cfg, overrides, k, no_bias_decay) -> None:
     cfg = make_cfg("optimizer=adamw_lookahead", *overrides)
-    assert (cfg.optimizer.k, cfg.optimizer.no_bias_decay) == (k, no_bias_decay)
+    assert (cfg.optimizer.k, cfg.model.get("no_bias_decay", False)) == (k, no_bias_decay)
     net = OneWeight()
-    optimizer = build_optimizer(net, instantiate(cfg.optimizer), cfg.model.backbone_lr)
+    factory = instantiate(cfg.optimizer)
+    optimizer = build_optimizer(net, factory, cfg.model.backbone_lr, no_bias_decay)
     assert {g["lookahead_k"] for g in optimizer.param_groups} == {k}
     decay = {n: v[1] for n, v in options_by_name(net, optimizer).items()}
     wd = cfg.model.weight_decay

@@ -42,8 +42,7 @@ from lossd.engine.config import register_resolvers, to_container
 from lossd.engine.inference import InferenceOptions
 from lossd.engine.inference_model import InferenceModel
 from lossd.engine.loaders import eval_loader
-from lossd.engine.model_io import model_from_checkpoint
-from lossd.engine.runtime import DistContext, autocast_dtype, init_distributed, resolve_device
+from lossd.engine.runtime import DistContext, init_distributed, resolve_device
 from lossd.errors import CheckpointError, DatasetNotFoundError, InvalidOptionError
 from lossd.io import write_image
 from lossd.io.colours import colorize
@@ -289,17 +288,14 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     train_config: dict[str, Any] = dict(meta.config)
     dataset = dataset_config(cfg, train_config)
     info = get_info(str(dataset.name))
-    model = model_from_checkpoint(
-        checkpoint, path, device, cfg.get("expect_model"), expect_num_classes=info.num_classes
-    )
-    inference = InferenceModel(
-        model=model,
-        mean=meta.mean,
-        std=meta.std,
-        options=inference_options(to_container(cfg)["inference"]),
-        device=device,
-        amp_dtype=autocast_dtype(str(cfg.precision), device),
-        meta=meta,
+    inference = InferenceModel.from_loaded(
+        checkpoint,
+        path,
+        inference_options(to_container(cfg)["inference"]),
+        device,
+        precision=str(cfg.precision),
+        expect_model=cfg.get("expect_model"),
+        expect_num_classes=info.num_classes,
     )
 
     prepare_dataset(dataset, ctx)

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from lossd.engine.checkpoint import CheckpointMeta
+from lossd.engine.checkpoint import CheckpointMeta, load_checkpoint
 from lossd.engine.inference import InferenceOptions, predict_logits, tta_logits
-from lossd.engine.model_io import input_channels, load_model_from_checkpoint
+from lossd.engine.model_io import input_channels, model_from_checkpoint
 from lossd.engine.runtime import autocast_dtype, resolve_device
 from lossd.errors import InvalidOptionError
 
@@ -66,16 +66,49 @@ class InferenceModel:
         expect_model: str | None = None,
         expect_num_classes: int | None = None,
     ) -> "InferenceModel":
-        """Rebuild the network of a training checkpoint (:mod:`lossd.engine.model_io`).
+        """Load a training checkpoint file and rebuild its network (:meth:`from_loaded`).
 
         Raises:
             CheckpointError: If the checkpoint is unreadable, written by an older lossd, or
                 holds another model or number of classes than expected.
             InvalidOptionError: For a bad device or precision.
         """
+        loaded = load_checkpoint(checkpoint)
+        return cls.from_loaded(
+            loaded,
+            checkpoint,
+            options,
+            device,
+            precision=precision,
+            expect_model=expect_model,
+            expect_num_classes=expect_num_classes,
+        )
+
+    @classmethod
+    def from_loaded(
+        cls,
+        checkpoint: dict[str, Any],
+        path: str | Path,
+        options: InferenceOptions,
+        device: str | torch.device = "auto",
+        *,
+        precision: str = "32",
+        expect_model: str | None = None,
+        expect_num_classes: int | None = None,
+    ) -> "InferenceModel":
+        """Rebuild the network of a loaded checkpoint with its normalisation.
+
+        The network comes from :mod:`lossd.engine.model_io`, mean and std from the checkpoint's
+        :class:`CheckpointMeta`; ``path`` is for messages.
+
+        Raises:
+            CheckpointError: As :meth:`from_checkpoint`.
+            InvalidOptionError: For a bad device or precision.
+        """
         torch_device = device if isinstance(device, torch.device) else resolve_device(device)
-        model, meta = load_model_from_checkpoint(
-            checkpoint, torch_device, expect_model, expect_num_classes
+        meta = CheckpointMeta.from_checkpoint(checkpoint, path)
+        model = model_from_checkpoint(
+            checkpoint, path, torch_device, expect_model, expect_num_classes
         )
         return cls(
             model=model,

@@ -22,7 +22,6 @@ backbone, weight decay 0.01 (config/*/unetformer.py; docs/reference.md, Training
   GeoSeg's after steps 1 (store), k+1, 2k+1, ... (tools/utils.py:143-148, ``counter == 0``).
 """
 
-import functools
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -47,9 +46,6 @@ OptimizerFactory = Callable[[Iterable[dict[str, Any]]], torch.optim.Optimizer]
 NO_DECAY_SUFFIX = "_no_decay"
 """Appended to a group's name for its parameters without weight decay (``no_bias_decay``)."""
 
-_NO_BIAS_DECAY_KEY = "no_bias_decay"
-"""Marks the param groups built with ``no_bias_decay=True`` (checked by :func:`lookahead`)."""
-
 
 def is_no_decay_name(name: str) -> bool:
     """Whether GeoSeg's ``no_bias_weight_decay`` exempts a parameter of this name.
@@ -69,7 +65,7 @@ def _split_no_decay(
     no_decay = [p for n, p in named if is_no_decay_name(n)]
     groups = []
     if decay:
-        groups.append({**options, "params": decay, _NO_BIAS_DECAY_KEY: True})
+        groups.append({**options, "params": decay})
     if no_decay:
         groups.append(
             {
@@ -77,7 +73,6 @@ def _split_no_decay(
                 "params": no_decay,
                 "weight_decay": 0.0,
                 "name": f"{options['name']}{NO_DECAY_SUFFIX}",
-                _NO_BIAS_DECAY_KEY: True,
             }
         )
     return groups
@@ -94,8 +89,7 @@ def param_groups(
             ``backbone`` module) gives one group ``"all"`` at the optimizer's lr.
         no_bias_decay: GeoSeg's ``no_bias_weight_decay`` (tools/utils.py:79): each group is
             split, and the parameters whose name ends in ``bias`` go to a group named
-            ``<group>_no_decay`` with ``weight_decay`` 0 and the group's own lr. Groups are
-            then also marked ``"no_bias_decay": True`` (see :func:`lookahead`).
+            ``<group>_no_decay`` with ``weight_decay`` 0 and the group's own lr.
 
     Returns:
         Groups named ``"backbone"`` and ``"head"`` (or ``"all"``), each
@@ -127,8 +121,7 @@ def lookahead(
     params: Iterable[dict[str, Any]],
     base: OptimizerFactory,
     alpha: float = 0.5,
-    k: int = 6,
-    no_bias_decay: bool = False,
+    k: int | None = 6,
 ) -> torch.optim.Optimizer:
     """Lookahead (Zhang et al., NeurIPS 2019, arXiv:1907.08610) around ``base``.
 
@@ -140,40 +133,26 @@ def lookahead(
         params: Parameter groups (from :func:`param_groups` via :func:`build_optimizer`).
         base: The inner optimizer, applied to ``params``.
         alpha: Slow-weights step, in (0, 1].
-        k: Fast steps between two syncs (>= 1).
-        no_bias_decay: GeoSeg's ``no_bias_weight_decay``. The split itself needs parameter
-            names, so :func:`build_optimizer` reads this option from the factory and builds
-            the groups with it; here it is checked that the groups were built that way.
+        k: Fast steps between two syncs (>= 1); None: no Lookahead, ``base`` alone
+            (``optimizer=adamw``).
 
     Raises:
-        InvalidOptionError: If alpha is outside (0, 1] or k < 1, or ``no_bias_decay`` is set
-            but the groups were not built with it.
+        InvalidOptionError: If alpha is outside (0, 1] or k < 1.
     """
+    groups = list(params)
+    if k is None:
+        return base(groups)
     if isinstance(k, bool) or not isinstance(k, int) or not 0.0 < alpha <= 1.0 or k < 1:
         raise InvalidOptionError(f"lookahead alpha={alpha}, k={k}; expected 0 < alpha <= 1, k >= 1")
-    groups = list(params)
-    if no_bias_decay and not all(g.get(_NO_BIAS_DECAY_KEY, False) for g in groups):
-        raise InvalidOptionError(
-            "optimizer.no_bias_decay=true but the parameter groups were not split by name; "
-            "build the optimizer with lossd.engine.optim.build_optimizer (or "
-            "param_groups(model, backbone_lr, no_bias_decay=True))"
-        )
     optimizer: torch.optim.Optimizer = Lookahead(base(groups), alpha=alpha, k=k)  # type: ignore[no-untyped-call]
     return optimizer
-
-
-def _factory_option(factory: OptimizerFactory, key: str) -> Any:
-    """A keyword bound in a ``functools.partial`` factory (Hydra's ``_partial_: true``)."""
-    if isinstance(factory, functools.partial):
-        return factory.keywords.get(key)
-    return None
 
 
 def build_optimizer(
     model: nn.Module,
     factory: OptimizerFactory,
     backbone_lr: float | None,
-    no_bias_decay: bool | None = None,
+    no_bias_decay: bool = False,
 ) -> torch.optim.Optimizer:
     """Apply the configured optimizer to the model's parameter groups.
 
@@ -182,26 +161,15 @@ def build_optimizer(
         factory: The configured optimizer (``build(cfg.optimizer)``), taking param groups.
         backbone_lr: Learning rate of the backbone (``model.backbone_lr``); ``None``: one lr.
         no_bias_decay: Weight decay 0 for parameters whose name ends in ``bias``
-            (GeoSeg's ``process_model_params(no_bias_weight_decay=True)``, see
-            :func:`param_groups`). ``None`` (default) takes the factory's own
-            ``no_bias_decay`` keyword (``optimizer.no_bias_decay`` in
-            conf/optimizer/adamw_lookahead.yaml), else False.
+            (``model.no_bias_decay``; GeoSeg's ``process_model_params(no_bias_weight_decay=True)``,
+            see :func:`param_groups`).
 
     Returns:
         The optimizer.
 
     Raises:
-        InvalidOptionError: If ``no_bias_decay`` is not a bool, or contradicts the factory's.
+        InvalidOptionError: If ``no_bias_decay`` is not a bool.
     """
-    configured = _factory_option(factory, "no_bias_decay")
-    for label, value in (("no_bias_decay", no_bias_decay), ("optimizer.no_bias_decay", configured)):
-        if value is not None and not isinstance(value, bool):
-            raise InvalidOptionError(f"{label}={value!r}; expected true or false")
-    if no_bias_decay is None:
-        no_bias_decay = bool(configured)
-    elif configured is not None and configured != no_bias_decay:
-        raise InvalidOptionError(
-            f"build_optimizer(no_bias_decay={no_bias_decay}) contradicts the optimizer's "
-            f"no_bias_decay={configured}; set one of them"
-        )
+    if not isinstance(no_bias_decay, bool):
+        raise InvalidOptionError(f"model.no_bias_decay={no_bias_decay!r}; expected true or false")
     return factory(param_groups(model, backbone_lr, no_bias_decay))

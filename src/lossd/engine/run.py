@@ -41,7 +41,6 @@ from lossd.engine.evaluate import evaluate_split, inference_options
 from lossd.engine.inference_model import InferenceModel
 from lossd.engine.loaders import eval_loader, train_loader
 from lossd.engine.loggers import NullLogger, RunLogger
-from lossd.engine.model_io import model_from_checkpoint
 from lossd.engine.optim import build_optimizer
 from lossd.engine.predict import Predictor, predict_submission
 from lossd.engine.runtime import (
@@ -199,7 +198,12 @@ def build_components(cfg: DictConfig, setup: RunSetup) -> RunComponents:
     if device.type == "cuda" and cfg.trainer.channels_last:
         model = model.to(memory_format=torch.channels_last)
     objective = build(cfg.loss.objective).to(device)
-    optimizer = build_optimizer(model, build(cfg.optimizer), cfg.model.get("backbone_lr"))
+    optimizer = build_optimizer(
+        model,
+        build(cfg.optimizer),
+        cfg.model.get("backbone_lr"),
+        bool(cfg.model.get("no_bias_decay", False)),
+    )
     scheduler = build(cfg.scheduler)(optimizer) if cfg.get("scheduler") else None
     metrics = build_metrics(cfg.metrics, info, cfg.dataset.eval_classes)
 
@@ -245,17 +249,11 @@ def evaluate_test(cfg: DictConfig, setup: RunSetup, info: DatasetInfo) -> dict[s
     Returns:
         The record's ``test`` block, or None when ``test.split`` is null.
 
-    Raises:
-        InvalidOptionError: If ``test.checkpoint`` is not ``best`` or ``last``.
     """
     split = cfg.test.get("split")
     if not split:
         return None
     which = str(cfg.test.checkpoint)
-    if which not in TEST_CHECKPOINTS:
-        raise InvalidOptionError(
-            f"test.checkpoint={which!r}; expected one of {list(TEST_CHECKPOINTS)}"
-        )
     path = setup.output_dir / "checkpoints" / f"{which}.ckpt"
     options = inference_options(to_container(cfg)["test"]["inference"])
     checkpoint = load_checkpoint(path)
@@ -265,14 +263,7 @@ def evaluate_test(cfg: DictConfig, setup: RunSetup, info: DatasetInfo) -> dict[s
         "epoch": (checkpoint.get("trainer") or {}).get("epoch"),
         "inference": options.to_dict(),
     }
-    meta = CheckpointMeta.from_checkpoint(checkpoint, path)
-    inference = InferenceModel(
-        model=model_from_checkpoint(checkpoint, path, setup.device),
-        mean=meta.mean,
-        std=meta.std,
-        options=options,
-        device=setup.device,
-    )
+    inference = InferenceModel.from_loaded(checkpoint, path, options, setup.device)
     try:
         submission = cfg.test.get("submission")
         if submission:
@@ -375,8 +366,18 @@ def write_run_record(
     return record
 
 
+def _check_test_options(cfg: DictConfig) -> None:
+    """``test.checkpoint`` is checked before training, not after hours of it."""
+    which = cfg.test.checkpoint if cfg.get("test") is not None else "best"
+    if cfg.test.get("split") and str(which) not in TEST_CHECKPOINTS:
+        raise InvalidOptionError(
+            f"test.checkpoint={which!r}; expected one of {list(TEST_CHECKPOINTS)}"
+        )
+
+
 def _setup(cfg: DictConfig) -> RunSetup:
     register_resolvers()
+    _check_test_options(cfg)
     started = time.time()
     ctx = init_distributed(cfg.trainer.device)
     device = resolve_device(cfg.trainer.device, ctx.local_rank)

@@ -376,9 +376,7 @@ ROWS: tuple[Row, ...] = (
     Row("lr", _plain("model.lr"), ("model.lr",)),
     Row("backbone lr", _plain("model.backbone_lr"), ("model.backbone_lr",)),
     Row("weight decay", _plain("model.weight_decay"), ("model.weight_decay",)),
-    Row(
-        "no weight decay on biases", _plain("optimizer.no_bias_decay"), ("optimizer.no_bias_decay",)
-    ),
+    Row("no weight decay on biases", _plain("model.no_bias_decay"), ("model.no_bias_decay",)),
     Row(
         "Lookahead k / alpha",
         lambda c: f"{c.get('optimizer.k')} / {_number(c.get('optimizer.alpha'))}",

@@ -402,7 +402,7 @@ def _base_vs_lossd(
     return base, ours, delta, compared
 
 
-def _split_of(summary: pd.DataFrame, keys: Mapping[str, str], column: str = "split") -> str:
+def _cell_values(summary: pd.DataFrame, keys: Mapping[str, str], column: str) -> str:
     """The split(s) (or protocols) of a cell's base and +Lossd runs (``""`` without runs)."""
     if summary.empty:
         return ""
@@ -461,8 +461,8 @@ def main_table(
         for model in models:
             keys = {"dataset": dataset, "model": model}
             base, ours, delta, compared = _base_vs_lossd(summary, keys, chosen)
-            split = _split_of(summary, keys)
-            protocol = _split_of(summary, keys, "protocol")
+            split = _cell_values(summary, keys, "split")
+            protocol = _cell_values(summary, keys, "protocol")
             # a published number stands only beside a number of the same kind: the test set
             refs = [
                 _reference_cell(reference if split == "test" else None, *cell, chosen, origin)
