@@ -103,10 +103,9 @@ ROOT = BENCH.parent
 CONF = ROOT / "conf"
 sys.path.insert(0, str(BENCH))
 
-from hydra import compose, initialize_config_dir  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
-from lossd.engine.config import build, register_resolvers  # noqa: E402
+from lossd.engine.config import build, compose_config, register_resolvers  # noqa: E402
 from lossd.engine.runtime import autocast_dtype, configure_determinism  # noqa: E402
 from lossd.io import write_json  # noqa: E402
 from lossd.io.files import atomic_path  # noqa: E402
@@ -136,7 +135,6 @@ PRECISIONS: dict[str, torch.dtype | None] = {
 }
 
 warnings.filterwarnings("ignore", message=".*does not have a deterministic implementation.*")
-warnings.filterwarnings("ignore", message=".*deterministic.*")
 
 
 # --------------------------------------------------------------------------------- settings
@@ -410,20 +408,20 @@ def peak_memory(fn: Callable[[], Any], device: torch.device) -> tuple[float | No
 
 def compose_cell(ctx: Context, dataset: str, model: str, loss: str, *extra: str) -> DictConfig:
     """``experiment=paper dataset=D model=M loss=L`` with random weights, no logger."""
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(
-            "train",
-            overrides=[
-                "experiment=paper",
-                f"dataset={dataset}",
-                f"model={model}",
-                f"loss={loss}",
-                "model.pretrained=false",
-                "logger=none",
-                f"paths.output_dir={ctx.scratch / 'compose'}",
-                *extra,
-            ],
-        )
+    return compose_config(
+        "train",
+        [
+            "experiment=paper",
+            f"dataset={dataset}",
+            f"model={model}",
+            f"loss={loss}",
+            "model.pretrained=false",
+            "logger=none",
+            f"paths.output_dir={ctx.scratch / 'compose'}",
+            *extra,
+        ],
+        CONF,
+    )
 
 
 def blocky_batch(
@@ -498,10 +496,7 @@ def measure_cell(
     for step in steps.values():  # warm-up first, so that AdamW's state exists for the peaks
         for _ in range(ctx.sizes.train_warmup):
             step()
-    peaks = {
-        loss: peak_memory(step, ctx.device) if ctx.cuda else (None, None)
-        for loss, step in steps.items()
-    }
+    peaks = {loss: peak_memory(step, ctx.device) for loss, step in steps.items()}
     seconds = interleaved(steps, 0, ctx.sizes.train_steps, ctx.device)
     result = {}
     for loss in steps:

@@ -16,7 +16,7 @@ import albumentations as A
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
+from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.types import RunMode
 from hydra.utils import instantiate
@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from lossd.data.transforms import PillowScale, SmartCrop
-from lossd.engine.config import register_resolvers
+from lossd.engine.config import compose_config, register_resolvers
 from lossd.engine.optim import build_optimizer
 from lossd.results.recipes import compose_cell, recipes_markdown, yaml_sources
 
@@ -142,13 +142,7 @@ CELLS = [(d, m) for d in DATASETS for m in MODELS]
 
 
 def _compose(*overrides: str) -> DictConfig:
-    register_resolvers()
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-            return compose("train", overrides=list(overrides))
-    finally:
-        GlobalHydra.instance().clear()
+    return compose_config("train", overrides)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ import pytest
 
 from lossd.engine.checkpoint import load_checkpoint
 from lossd.results import read_record
-from tests.tiny import TINY_RUN
+from tests.tiny import TINY_RUN, same_to_the_last_digit
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "dev" / "local_slurm.sh"
@@ -137,11 +137,6 @@ def _record(results: Path, loss: str) -> dict:
     return read_record(results / RUN_NAME / loss / "seed0" / "metrics.json")
 
 
-def _same(a, b) -> bool:
-    """Equal to the last digit (``repr`` of a float is exact), NaN included."""
-    return repr(a) == repr(b)
-
-
 def test_the_grid_runs_as_a_job_array_with_the_numbers_of_the_basic_launcher(
     local_slurm: dict[str, str], launch, tmp_path: Path, synthetic_root: Path
 ) -> None:
@@ -168,8 +163,8 @@ def test_the_grid_runs_as_a_job_array_with_the_numbers_of_the_basic_launcher(
     for loss in ("base", "lossd"):
         record, reference = _record(tmp_path / "slurm", loss), _record(tmp_path / "basic", loss)
         assert (record["status"], record["loss"], record["steps"]) == ("completed", loss, 4)
-        assert _same(record["metrics"], reference["metrics"]), loss
-        assert _same(record["history"], reference["history"]), loss
+        assert same_to_the_last_digit(record["metrics"], reference["metrics"]), loss
+        assert same_to_the_last_digit(record["history"], reference["history"]), loss
 
 
 def test_a_signalled_cell_checkpoints_is_requeued_and_resumes_to_the_same_numbers(
@@ -211,8 +206,8 @@ def test_a_signalled_cell_checkpoints_is_requeued_and_resumes_to_the_same_number
 
     record, reference = _record(tmp_path / "slurm", "base"), _record(tmp_path / "basic", "base")
     assert record["status"] == "completed" and record["steps"] == reference["steps"] == 24
-    assert _same(record["metrics"], reference["metrics"])
-    assert _same(record["history"], reference["history"])
+    assert same_to_the_last_digit(record["metrics"], reference["metrics"])
+    assert same_to_the_last_digit(record["history"], reference["history"])
     # The restart is on record in the checkpoint: signal, step, the Slurm job and its requeue.
     state = load_checkpoint(last)["trainer"]
     assert state["requeues"] == 1 and len(state["restarts"]) == 1, state["restarts"]

@@ -123,7 +123,7 @@ EOF
 }
 
 start() {
-    local dir="${1:-${LOSSD_SLURM_DIR:-}}" fresh=0 host deadline state
+    local dir="${1:-${LOSSD_SLURM_DIR:-}}" fresh=0 host deadline state tool
     for tool in munged slurmctld slurmd sinfo; do
         command -v "$tool" >/dev/null || die "'$tool' not found; apt-get install -y slurm-wlm munge"
     done
@@ -175,11 +175,11 @@ start() {
 }
 
 stop_daemons() {
-    local dir=$1 name pid waited
+    local dir=$1 name pid _
     for name in slurmd slurmctld munged; do
         pid=$(live_pid "$dir" "$name") || continue
         kill -TERM "$pid" 2>/dev/null || true
-        for waited in $(seq 50); do
+        for _ in $(seq 50); do
             [[ -d "/proc/$pid" ]] || break
             sleep 0.2
         done
@@ -192,7 +192,7 @@ stop_daemons() {
 }
 
 stop() {
-    local dir jobs waited
+    local dir jobs _
     dir=$(state_dir "${1:-}")
     export SLURM_CONF="$dir/slurm.conf"
     if live_pid "$dir" slurmctld >/dev/null; then
@@ -200,7 +200,7 @@ stop() {
         if [[ -n "$jobs" ]]; then
             # shellcheck disable=SC2086  # one job id per word
             scancel $jobs 2>/dev/null || true
-            for waited in $(seq 30); do  # their job steps end with them
+            for _ in $(seq 30); do  # their job steps end with them
                 [[ -z "$(squeue -h -o %A 2>/dev/null || true)" ]] && break
                 sleep 1
             done

@@ -71,7 +71,12 @@ def test_two_process_training_writes_one_record_with_exact_validation(
 
 
 def _finite_decision(rank: int, port: int, finite_on: list[bool], out: str) -> None:
-    """One process of the gloo group: the trainer's collective finiteness decision."""
+    """One process of the gloo group: the trainer's collective finiteness and stop decision.
+
+    Rank 1 received SIGUSR1, rank 0 did not: both must decide to stop, and rank 0 must learn
+    which signal it was (it writes the checkpoint and hands the signal on).
+    """
+    import signal
     from types import SimpleNamespace
 
     import torch.distributed as dist
@@ -84,9 +89,12 @@ def _finite_decision(rank: int, port: int, finite_on: list[bool], out: str) -> N
         trainer = SimpleNamespace(
             dist=DistContext(rank=rank, world_size=2, local_rank=rank),
             device=torch.device("cpu"),
+            _signal=(int(signal.SIGUSR1), 0.0) if rank == 1 else None,
         )
-        decided = Trainer._all_finite(trainer, finite_on[rank])  # type: ignore[arg-type]
-        Path(out, f"rank{rank}").write_text(str(decided))
+        finite, stop = Trainer._agree(trainer, finite_on[rank])  # type: ignore[arg-type]
+        assert stop and trainer._signal is not None
+        assert trainer._signal[0] == signal.SIGUSR1
+        Path(out, f"rank{rank}").write_text(str(finite))
     finally:
         dist.destroy_process_group()
 

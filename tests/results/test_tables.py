@@ -86,7 +86,14 @@ def _record(
         "eval_classes": list(range(len(names) if dataset == "loveda" else 5)),
     }
     if split == "test":
+        # the test block holds the numbers the tables must show; the validation metrics are
+        # set apart (halved), so a table reading the wrong block shows other numbers
         record["test"] = {"split": "test", "checkpoint": "best", "metrics": record["metrics"]}
+        record["metrics"] = {
+            k: ([v / 2 for v in value] if isinstance(value, list) else value / 2)
+            for k, value in record["metrics"].items()
+            if k in ("mIoU", "mF1", "OA", "mBIoU", "IoU", "F1", "BIoU")
+        }
     return record
 
 

@@ -313,7 +313,7 @@ def train_transform(
             ``SmartCropV1(max_ratio=0.75)``), which re-draws crops dominated by one class and
             pads as GeoSeg does.
         smart_crop_count_ignore: With the smart crop, count ignored image pixels as a label
-            of their own (GeoSeg's LoveDA recipe; see :class:`SmartCrop`).
+            of their own (no recipe does; see :class:`SmartCrop`).
         rotate90_p: Probability of the rotation step (``rotate90=True``). 1.0 (default) draws
             one of the four angles for every sample; albumentations' ``RandomRotate90(p)``,
             as SFA-Net's recipes call it (LoveDA p=0.5, Potsdam p=0.25), draws an angle in

@@ -13,7 +13,8 @@ and the run identity (:class:`lossd.records.RunIdentity`) defined once in Python
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from hydra.errors import InstantiationException
@@ -25,12 +26,17 @@ from lossd.engine.schema import register_schemas
 from lossd.records import run_name
 
 __all__ = [
+    "CONF_DIR",
     "VOLATILE_KEYS",
     "build",
+    "compose_config",
     "config_fingerprint",
     "register_resolvers",
     "to_container",
 ]
+
+CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
+"""The repository's config folder (``conf/``; present in a clone or an editable install)."""
 
 VOLATILE_KEYS: tuple[str, ...] = (
     "trainer.resume",
@@ -58,6 +64,32 @@ def register_resolvers() -> None:
     for name, fn in resolvers.items():
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)
+
+
+def compose_config(
+    name: str, overrides: Sequence[str] = (), conf_dir: Path = CONF_DIR
+) -> DictConfig:
+    """Compose ``conf/<name>.yaml`` with ``overrides`` outside a Hydra app (tools, tests).
+
+    Raises:
+        DatasetNotFoundError: If ``conf_dir`` does not exist (lossd installed without its repo).
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from lossd.errors import DatasetNotFoundError
+
+    if not conf_dir.is_dir():
+        raise DatasetNotFoundError(
+            f"config folder '{conf_dir}' not found; run from a clone of the lossd repository"
+        )
+    register_resolvers()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+            return compose(name, overrides=list(overrides))
+    finally:
+        GlobalHydra.instance().clear()
 
 
 def to_container(cfg: DictConfig) -> dict[str, Any]:

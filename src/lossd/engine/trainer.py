@@ -248,7 +248,7 @@ class Trainer:
         """Restore a checkpoint written by :meth:`checkpoint_state`, and note the restart.
 
         A checkpoint written mid-epoch continues at its next batch. The restart is appended to
-        ``state.restarts``, logged (the logger's step ``global_step + 1`` and its summary) and
+        ``state.restarts``, logged (the logger at ``global_step`` and its summary) and
         printed. Its keys: ``step`` (global step resumed from), ``epoch`` (completed epochs),
         ``batch`` (batches of the next epoch already trained), ``signal`` (name of the signal
         that stopped the previous process, None if it ended without one: killed, crashed),
@@ -311,7 +311,8 @@ class Trainer:
             if entry[key] is not None
         }
         counts = {"restarts": len(state.restarts), "requeues": state.requeues}
-        self.logger.log_metrics({**numbers, **counts}, step=state.global_step + 1)
+        # at the resumed step (W&B drops a step lower than one already logged)
+        self.logger.log_metrics({**numbers, **counts}, step=state.global_step)
         self.logger.summary(counts)
 
     def _save(self, name: str, also_best: bool = False) -> None:
@@ -433,6 +434,10 @@ class Trainer:
         # Only a flag: the loop checks it between steps (nothing here may print or lock).
         if self._signal is None:
             self._signal = (signum, time.time())
+            return
+        # A second signal while the first is pending (e.g. a hung step): its default action.
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
 
     def _restore_handlers(self) -> dict[int, Any]:
         previous, self._previous_handlers = self._previous_handlers, {}
@@ -442,12 +447,25 @@ class Trainer:
 
     def _stop_agreed(self) -> bool:
         """Whether a stop signal arrived (on any process: one tiny all-reduce under DDP)."""
-        requested = self._signal is not None
+        return self._agree(True)[1]
+
+    def _agree(self, finite: bool) -> tuple[bool, bool]:
+        """``(loss finite on every process, stop signal on any process)``.
+
+        All processes must take the same decisions: a process that skips or stops while the
+        others run backward would leave them waiting in DDP's gradient all-reduce forever. Under
+        DDP both are one all-reduce (MAX) of ``[not finite, signal number]``, the only
+        collective a step adds; a process that did not receive the signal takes its number.
+        """
+        here = self._signal[0] if self._signal is not None else 0
         if not self.dist.distributed:
-            return requested
-        flag = torch.tensor([1.0 if requested else 0.0], device=self.device)
-        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
-        return bool(flag.item())
+            return finite, here != 0
+        flags = torch.tensor([0.0 if finite else 1.0, float(here)], device=self.device)
+        torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
+        nonfinite, signum = (int(v) for v in flags.tolist())
+        if signum and self._signal is None:
+            self._signal = (signum, time.time())
+        return not nonfinite, signum != 0
 
     def _stop(self, also_best: bool) -> NoReturn:
         """Write ``last.ckpt`` at the current position, pass the signal on, then stop."""
@@ -552,8 +570,9 @@ class Trainer:
             # One host synchronisation per step for every logged term.
             values = dict(zip(terms, torch.stack(list(terms.values())).tolist(), strict=True))
             state.epoch_batches = step + 1
-            if not self._finite(values, epoch, step):
-                if self._stop_agreed():
+            go_on, stop = self._finite(values, epoch, step)
+            if not go_on:
+                if stop:
                     raise _StopRequested
                 continue
             self.optimizer.zero_grad(set_to_none=True)
@@ -583,7 +602,9 @@ class Trainer:
                     },
                     step=self.state.global_step,
                 )
-            if self._stop_agreed():
+            # Under DDP the stop was agreed before backward, with the finiteness (no second
+            # collective; a later signal stops after the next step); alone, the flag is read now.
+            if stop or (self._signal is not None and not self.dist.distributed):
                 bar.close()
                 raise _StopRequested
             if every is not None and state.global_step % every == 0 and step + 1 < num_batches:
@@ -591,22 +612,12 @@ class Trainer:
         bar.close()
         return {f"train_{k}": v / max(state.epoch_seen, 1) for k, v in state.epoch_sums.items()}
 
-    def _all_finite(self, finite: bool) -> bool:
-        """Whether the loss is finite on every process (one tiny all-reduce under DDP).
-
-        All processes must take the same decision: a process that skips or stops while the
-        others run backward would leave them waiting in DDP's gradient all-reduce forever.
-        """
-        if not self.dist.distributed:
-            return finite
-        flag = torch.tensor([0.0 if finite else 1.0], device=self.device)
-        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
-        return not bool(flag.item())
-
-    def _finite(self, values: dict[str, float], epoch: int, step: int) -> bool:
+    def _finite(self, values: dict[str, float], epoch: int, step: int) -> tuple[bool, bool]:
+        """``(step may go on, stop after it)``: the non-finite policy and the stop signal."""
         here = math.isfinite(values["total"])
-        if self._all_finite(here):
-            return True
+        finite, stop = self._agree(here)
+        if finite:
+            return True, stop
         described = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
         where = ""
         if self.dist.distributed:
@@ -615,7 +626,7 @@ class Trainer:
         if self.options.nonfinite == "skip":
             log.warning("%s; batch skipped (trainer.nonfinite=skip)", message)
             self.optimizer.zero_grad(set_to_none=True)
-            return False
+            return False, stop
         raise NonFiniteLossError(
             f"{message}; the last good checkpoint is kept. Lower the learning rate, or set "
             "trainer.nonfinite=skip to skip such batches"

@@ -262,22 +262,22 @@ class _LossdFunction(torch.autograd.Function):
             # pixels whose predicted class has a term (k != t), ``missed`` those whose true
             # class has one (k != t and t is a class); they differ only at ignored pixels
             # kept in the sum (ignore_mode="authors"), which have no true class.
-            # torch.full fills on the device: no host-device copy, no synchronisation.
-            num_pixels = torch.full((), float(label.numel()), device=label.device)
-            if has_ignore:
+            neq = pred != label
+            if has_ignore and not keep_ignored:
                 valid = label != num_classes
                 true_class = label.clamp(max=num_classes - 1)
-                missed = (pred != label) & valid
-                if keep_ignored:
-                    pred_seen, wrong, num_valid = pred, pred != label, num_pixels
-                else:
-                    pred_seen = pred.masked_fill(~valid, num_classes)
-                    wrong, num_valid = missed, valid.sum().float()
+                pred_seen = pred.masked_fill(~valid, num_classes)
+                wrong = missed = neq & valid
+                num_valid = valid.sum().float()
             else:
-                true_class = label
-                pred_seen = pred
-                wrong = missed = pred != label
-                num_valid = num_pixels
+                # every pixel is in the mean; torch.full fills on the device (no host sync)
+                num_valid = torch.full((), float(label.numel()), device=label.device)
+                pred_seen, wrong = pred, neq
+                if has_ignore:  # "authors": an ignored pixel has no true class, hence no term
+                    true_class = label.clamp(max=num_classes - 1)
+                    missed = neq & (label != num_classes)
+                else:
+                    true_class, missed = label, neq
             # Step 5: classes taken = selected classes seen in the prediction or the target.
             seen = torch.zeros(num_classes + 1, dtype=torch.bool, device=label.device)
             seen.scatter_(0, pred_seen.reshape(-1), True).scatter_(0, label.reshape(-1), True)

@@ -9,18 +9,16 @@ record does; records written before labels existed get them from the definitions
 
 from collections.abc import Mapping
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from omegaconf import OmegaConf
 
 from lossd.data import DATASET_MODULES, get_info
+from lossd.engine.config import CONF_DIR
 
-__all__ = ["CONF_DIR", "Labels", "config_label", "dataset_label", "headline_metric"]
+__all__ = ["Labels", "config_label", "dataset_label", "headline_metric"]
 
-CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
-"""The repository's config folder (an editable install; elsewhere labels fall back to names)."""
 
 KINDS = ("dataset", "model", "loss")
 

@@ -25,11 +25,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from lossd.data import get_info
-from lossd.engine.config import register_resolvers
+from lossd.engine.config import CONF_DIR, register_resolvers
 from lossd.io import atomic_path
 
 __all__ = [
-    "CONF_DIR",
     "ROWS",
     "Cell",
     "Row",
@@ -39,9 +38,6 @@ __all__ = [
     "recipes_markdown",
     "write_recipes_doc",
 ]
-
-CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
-"""The repository's config folder (an editable install)."""
 
 EXPERIMENT = "paper"
 """The experiment whose cells the document describes."""
