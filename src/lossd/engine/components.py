@@ -33,7 +33,8 @@ def build_metrics(
     """The dataset protocol's metric accumulator from a ``metrics`` config node.
 
     Args:
-        metrics: The ``metrics`` node (``boundary_ratio``, ``boundary_width``, ``diagnostics``).
+        metrics: The ``metrics`` node (``boundary_ratio``, ``boundary_width``, ``diagnostics``,
+            ``per_image``).
         info: The dataset's class table (number of classes, ignore value).
         eval_classes: Classes averaged by the mean metrics (``dataset.eval_classes``).
     """
@@ -44,6 +45,7 @@ def build_metrics(
         boundary_ratio=float(metrics.boundary_ratio),
         boundary_width=metrics.boundary_width,
         diagnostics=bool(metrics.diagnostics),
+        per_image=bool(metrics.get("per_image", False)),
     )
 
 

@@ -16,7 +16,9 @@ protocol (:class:`lossd.metrics.SegmentationMetrics`, docs/design.md Conventions
   ``masks`` (which are then the only, full, labels).
 - Record: ``<paths.output_dir>/metrics.json`` in the run-record schema of training
   (:mod:`lossd.records`) with ``config`` = the training config, plus ``split``,
-  ``labels``, ``checkpoint``, ``inference`` and ``eval_config``.
+  ``labels``, ``checkpoint``, ``inference`` and ``eval_config``; with ``metrics.per_image``
+  (default) the per-image counts go to ``per_image.npz`` beside it (group ``eval``), equal to
+  those of the training run's own evaluation of the same checkpoint and split.
 - Under torchrun the images are sharded over the processes and the metric counts summed
   (:meth:`SegmentationMetrics.sync`); rank 0 writes the record.
 """
@@ -46,6 +48,7 @@ from lossd.engine.runtime import DistContext, init_distributed, resolve_device
 from lossd.errors import CheckpointError, DatasetNotFoundError, InvalidOptionError
 from lossd.io import write_image
 from lossd.io.colours import colorize
+from lossd.metrics import PerImageStats
 from lossd.records import provenance, write_record
 
 __all__ = [
@@ -185,11 +188,12 @@ def _eval_set(
 
 @dataclass(frozen=True)
 class SplitResult:
-    """The metrics of one evaluated split, with what was evaluated."""
+    """The metrics of one evaluated split, with what was evaluated and per-image counts."""
 
     metrics: dict[str, Any]
     num_images: int
     labels: str
+    per_image: PerImageStats | None = None
 
 
 def evaluate_split(
@@ -252,13 +256,14 @@ def evaluate_split(
             image = batch["image"].to(device, non_blocking=True)
             target = batch["mask"].to(device, non_blocking=True)
             pred = inference.logits(image).argmax(dim=1)
-            metrics.update(pred, target)
+            metrics.update(pred, target, batch["name"])
             if mask_dir is not None:
                 for name, one in zip(batch["name"], pred, strict=True):
                     picture = colorize(one.to(torch.uint8).cpu().numpy(), info.palette)
                     write_image(mask_dir / f"{name}.png", picture)
     metrics.sync()
-    return SplitResult(metrics.compute(), total, masks)
+    per_image = metrics.per_image_stats() if metrics.per_image else None
+    return SplitResult(metrics.compute(), total, masks, per_image)
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -342,7 +347,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         **provenance(started, device, ctx.world_size, output_dir),
     }
     if ctx.is_main:
-        written = write_record(output_dir, record)
+        written = write_record(output_dir, record, {"eval": result.per_image})
         print_metrics(
             f"{split} metrics — {info.name} / {meta.model_name} / {record['loss']} "
             f"(tta={options.tta})",

@@ -21,6 +21,7 @@ engine never branches on a model's or dataset's name.
 import logging
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ from lossd.engine.runtime import (
 )
 from lossd.engine.trainer import Trainer, TrainerOptions, TrainState
 from lossd.errors import CheckpointError, InvalidOptionError, LossdError, PreemptedError
+from lossd.metrics import PerImageStats
 from lossd.records import (
     RECORD_NAME,
     RunIdentity,
@@ -239,7 +241,9 @@ def build_components(cfg: DictConfig, setup: RunSetup) -> RunComponents:
 TEST_CHECKPOINTS = ("best", "last")
 
 
-def evaluate_test(cfg: DictConfig, setup: RunSetup, info: DatasetInfo) -> dict[str, Any] | None:
+def evaluate_test(
+    cfg: DictConfig, setup: RunSetup, info: DatasetInfo
+) -> tuple[dict[str, Any] | None, PerImageStats | None]:
     """Part 2b: the protocol's checkpoint on the test split, once, after training.
 
     With ``test.submission`` (LoveDA, UAVid: test labels withheld) the predictions are packed
@@ -247,12 +251,13 @@ def evaluate_test(cfg: DictConfig, setup: RunSetup, info: DatasetInfo) -> dict[s
     test split does not fail the finished run: the block then holds the error.
 
     Returns:
-        The record's ``test`` block, or None when ``test.split`` is null.
+        The record's ``test`` block (None when ``test.split`` is null) and the per-image
+        counts of the evaluation (None without ``metrics.per_image`` or labels).
 
     """
     split = cfg.test.get("split")
     if not split:
-        return None
+        return None, None
     which = str(cfg.test.checkpoint)
     path = setup.output_dir / "checkpoints" / f"{which}.ckpt"
     options = inference_options(to_container(cfg)["test"]["inference"])
@@ -275,7 +280,7 @@ def evaluate_test(cfg: DictConfig, setup: RunSetup, info: DatasetInfo) -> dict[s
                 block["submission"] = portable_path(archive)
                 block["submission_summary"] = summary.describe()
             setup.ctx.barrier()
-            return block
+            return block, None
         result = evaluate_split(
             inference,
             cfg.dataset,
@@ -289,9 +294,9 @@ def evaluate_test(cfg: DictConfig, setup: RunSetup, info: DatasetInfo) -> dict[s
     except LossdError as err:
         log.warning("test evaluation skipped: %s", err)
         block["error"] = f"{type(err).__name__}: {err}"
-        return block
+        return block, None
     block.update(labels=result.labels, num_images=result.num_images, metrics=result.metrics)
-    return block
+    return block, result.per_image
 
 
 def _labels(cfg: DictConfig, info: DatasetInfo) -> dict[str, str]:
@@ -311,8 +316,12 @@ def write_run_record(
     status: str,
     error: str | None = None,
     test: dict[str, Any] | None = None,
+    per_image: Mapping[str, PerImageStats | None] | None = None,
 ) -> dict[str, Any]:
     """Part 3: the run record, written (rank 0) to the Hydra folder and the record folder.
+
+    ``per_image`` (groups ``val``: the selected epoch's validation, ``test``) goes to
+    ``per_image.npz`` beside each copy of the record (:func:`lossd.records.write_record`).
 
     A failed run never replaces a completed record in the record folder (a broken rerun of a
     finished cell keeps its result); its record is then only in the Hydra folder.
@@ -356,13 +365,13 @@ def write_run_record(
         "wandb": {"run_id": logger.run_id, "dir": portable_path(logger.run_dir)},
     }
     if setup.ctx.is_main:
-        record["path"] = str(write_record(setup.output_dir, record))
+        record["path"] = str(write_record(setup.output_dir, record, per_image))
         existing = setup.record_dir / RECORD_NAME
         keep = status != "completed" and existing.is_file()
         if keep and read_record(existing)["status"] == "completed":
             log.warning("run failed; the completed record '%s' is kept", existing)
         else:
-            record["path"] = str(write_record(setup.record_dir, record))
+            record["path"] = str(write_record(setup.record_dir, record, per_image))
     return record
 
 
@@ -427,6 +436,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     components: RunComponents | None = None
     state = TrainState()
     status, error, test = "failed", None, None
+    test_per_image: PerImageStats | None = None
     try:
         components = build_components(cfg, setup)
         if components.resumed_epoch is not None:
@@ -438,7 +448,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             f"{setup.device}, world size {setup.ctx.world_size}; output: {setup.output_dir}",
         )
         state = components.trainer.fit()
-        test = evaluate_test(cfg, setup, components.info)
+        test, test_per_image = evaluate_test(cfg, setup, components.info)
         status = "completed"
     except BaseException as err:
         status, error = _describe(err)
@@ -448,7 +458,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     finally:
         logger = setup.logger
         try:
-            record = write_run_record(cfg, setup, state, logger, status, error, test)
+            per_image = {
+                "val": None if components is None else components.trainer.best_per_image,
+                "test": test_per_image,
+            }
+            record = write_run_record(cfg, setup, state, logger, status, error, test, per_image)
         finally:
             if status == "completed":
                 summary = {f"best/{k}": v for k, v in state.best_metrics.items()}

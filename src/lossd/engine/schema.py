@@ -76,6 +76,9 @@ class MetricsConfig:
     diagnostics: bool = field(
         default=False, metadata={"help": "over/under-segmentation histograms (costs time)"}
     )
+    per_image: bool = field(
+        default=True, metadata={"help": "per-image counts in per_image.npz beside the record"}
+    )
 
 
 @dataclass

@@ -48,7 +48,7 @@ from lossd.engine.runtime import DistContext
 from lossd.errors import InvalidOptionError, NonFiniteLossError, PreemptedError
 from lossd.io import atomic_path
 from lossd.losses.objective import SegmentationObjective
-from lossd.metrics import SegmentationMetrics
+from lossd.metrics import PerImageStats, SegmentationMetrics
 
 __all__ = ["STOP_SIGNALS", "TrainState", "Trainer", "TrainerOptions"]
 
@@ -230,6 +230,10 @@ class Trainer:
         self._previous_handlers: dict[int, Any] = {}
         self._checkpointed_at = time.time()  # last checkpoint, or the start of training
         self._resume_batches = 0  # batches of the first epoch trained before a resume
+        # Per-image validation counts (metrics.per_image): of the latest validation, and of the
+        # best epoch (checkpointed, so a resumed run still writes them with its record).
+        self._validated_per_image: PerImageStats | None = None
+        self.best_per_image: PerImageStats | None = None
 
     # ----------------------------------------------------------------- checkpoints
     def checkpoint_state(self) -> dict[str, Any]:
@@ -240,6 +244,9 @@ class Trainer:
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "scaler": self.scaler.state_dict(),
             "trainer": self.state.to_dict(),
+            "best_per_image": (
+                None if self.best_per_image is None else self.best_per_image.to_checkpoint()
+            ),
             "rng": capture_rng_state(),
             **self.extra_checkpoint,
         }
@@ -266,6 +273,8 @@ class Trainer:
             self.scheduler.load_state_dict(checkpoint["scheduler"])
         self.scaler.load_state_dict(checkpoint["scaler"])
         self.state = TrainState(**checkpoint["trainer"])
+        stored = checkpoint.get("best_per_image")
+        self.best_per_image = None if stored is None else PerImageStats.from_checkpoint(stored)
         self._resume_batches = self.state.epoch_batches
         restore_rng_state(checkpoint["rng"])
         self._note_restart()
@@ -403,6 +412,7 @@ class Trainer:
                     if score > self.state.best_score or self.state.best_epoch < 0:
                         self.state.best_score, self.state.best_epoch = score, epoch + 1
                         self.state.best_metrics = metrics
+                        self.best_per_image = self._validated_per_image
                         improved = True
                 self.state.epoch = epoch + 1
                 self.state.history.append(entry)
@@ -659,7 +669,7 @@ class Trainer:
             with self._autocast():
                 logits = self.net(images)
             pred = logits.argmax(dim=1)
-            self.metrics.update(pred, target)
+            self.metrics.update(pred, target, batch.get("name"))
             for i in range(min(images.shape[0], self.options.num_log_images - len(shown))):
                 shown.append(
                     (
@@ -670,6 +680,9 @@ class Trainer:
                 )
         self.metrics.sync()
         metrics = self.metrics.compute()
+        self._validated_per_image = (
+            self.metrics.per_image_stats() if self.metrics.per_image else None
+        )
         self._log_validation(metrics, shown, epoch)
         return metrics
 

@@ -6,7 +6,7 @@ other ``lossd`` subpackage, so data, engine and results all build on it (docs/ex
 """
 
 from lossd.io.colours import Palette, colorize, overlay, plot_segmentation
-from lossd.io.files import atomic_path, write_json
+from lossd.io.files import atomic_path, read_arrays, write_arrays, write_json
 from lossd.io.geotiff import write_geotiff
 from lossd.io.images import TIFF_SUFFIXES, read_image, read_mask, write_image, write_mask
 
@@ -17,8 +17,10 @@ __all__ = [
     "colorize",
     "overlay",
     "plot_segmentation",
+    "read_arrays",
     "read_image",
     "read_mask",
+    "write_arrays",
     "write_geotiff",
     "write_image",
     "write_json",

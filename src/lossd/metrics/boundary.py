@@ -177,7 +177,9 @@ def _index_dtype(size: int) -> torch.dtype:
     return torch.int64
 
 
-def joint_counts(pred: Tensor, target: Tensor, num_classes: int, width: int) -> Tensor:
+def joint_counts(
+    pred: Tensor, target: Tensor, num_classes: int, width: int, per_image: bool = False
+) -> Tensor:
     """Pixel counts by band membership, target label and predicted label, for a batch.
 
     Bands of the class masks ``target == c`` and ``pred == c`` are taken per image with
@@ -191,11 +193,13 @@ def joint_counts(pred: Tensor, target: Tensor, num_classes: int, width: int) -> 
         target: Target labels in ``0..C``, same dtype.
         num_classes: Number of classes C.
         width: Band width d >= 1 in pixels.
+        per_image: Count each image of the batch apart (a leading batch axis).
 
     Returns:
-        int64 tensor ``[4, C+1, C+1]``: index 0 = pixel in no band, 1 = target band only,
-        2 = prediction band only, 3 = both; then target label, then predicted label. Summing
-        over the first axis gives the confusion matrix (row/column C = ignore).
+        int64 tensor ``[4, C+1, C+1]`` (``[B, 4, C+1, C+1]`` with ``per_image``): index 0 =
+        pixel in no band, 1 = target band only, 2 = prediction band only, 3 = both; then target
+        label, then predicted label. Summing over the band axis gives the confusion matrix
+        (row/column C = ignore).
 
     Shape:
         - pred, target: [B, H, W].
@@ -203,26 +207,36 @@ def joint_counts(pred: Tensor, target: Tensor, num_classes: int, width: int) -> 
     n = num_classes + 1
     target_band = label_boundary(target, width) & (target != num_classes)
     pred_band = label_boundary(pred, width) & (pred != num_classes)
-    dtype = _index_dtype(4 * n * n)
+    images = pred.shape[0] if per_image else 1
+    dtype = _index_dtype(images * 4 * n * n)
     code = target.to(dtype) * n
     code += pred if pred.dtype == torch.uint8 else pred.to(dtype)
     code += target_band.to(dtype) * (n * n)
     code += pred_band.to(dtype) * (2 * n * n)
-    return torch.bincount(code.reshape(-1), minlength=4 * n * n).reshape(4, n, n)
+    if not per_image:
+        return torch.bincount(code.reshape(-1), minlength=4 * n * n).reshape(4, n, n)
+    offsets = torch.arange(images, device=code.device, dtype=dtype) * (4 * n * n)
+    code += offsets.view(images, *([1] * (code.dim() - 1)))
+    counts = torch.bincount(code.reshape(-1), minlength=images * 4 * n * n)
+    return counts.reshape(images, 4, n, n)
 
 
 def band_counts(joint: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Boundary IoU counts per class from :func:`joint_counts` (or a sum of them).
 
     Args:
-        joint: Counts ``[4, C+1, C+1]``.
+        joint: Counts ``[..., 4, C+1, C+1]`` (a leading batch axis: per image).
 
     Returns:
-        ``(intersection, target_band, pred_band)``, each ``[C]``: ``|Gb ∩ Pb|``, ``|Gb|`` and
-        ``|Pb|`` per class. The union is ``|Gb| + |Pb| - |Gb ∩ Pb|`` and BIoU = I / U.
+        ``(intersection, target_band, pred_band)``, each ``[..., C]``: ``|Gb ∩ Pb|``, ``|Gb|``
+        and ``|Pb|`` per class. The union is ``|Gb| + |Pb| - |Gb ∩ Pb|`` and BIoU = I / U.
     """
     c = joint.shape[-1] - 1
-    in_target_band = joint[1] + joint[3]
-    in_pred_band = joint[2] + joint[3]
-    intersection = joint[3].diagonal()[:c]
-    return intersection, in_target_band.sum(dim=1)[:c], in_pred_band.sum(dim=0)[:c]
+    in_target_band = joint[..., 1, :, :] + joint[..., 3, :, :]
+    in_pred_band = joint[..., 2, :, :] + joint[..., 3, :, :]
+    intersection = joint[..., 3, :, :].diagonal(dim1=-2, dim2=-1)[..., :c]
+    return (
+        intersection,
+        in_target_band.sum(dim=-1)[..., :c],
+        in_pred_band.sum(dim=-2)[..., :c],
+    )

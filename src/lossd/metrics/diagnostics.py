@@ -15,6 +15,14 @@ Bins are 1, 2-3, 4-7, 8-15, 16-31, 32+ pixels (:data:`DIAGNOSTIC_BINS`). The ima
 background: a region that fills the image has infinite depth, and a class absent from an image's
 target puts every false positive of that class in the 32+ bin.
 
+The **signed distance profile** (:func:`error_diagnostics`) counts, for every class ``c`` and
+every valid pixel, the pixel and whether it is an error *for that class* by its signed taxicab
+distance to the true region of ``c``: inside the region (negative: ``-depth``), an error is a
+missed pixel (``pred != c``); outside it (positive: the distance to the region), an error is a
+pixel predicted as ``c``. Distances are capped at :data:`PROFILE_REACH` (the outermost bins read
+"at least 32"). The error rate per signed distance is where a distance loss should act: Lossd
+weighs a wrong pixel by these very distances (docs/lossd.md, Definition, step 2).
+
 Distances are the exact taxicab transforms of :mod:`lossd.ops.distance` (shared with Lossd),
 capped at the last bin edge (32), which keeps the histogram exact while saving passes and
 allowing 8-bit arithmetic.
@@ -23,14 +31,30 @@ allowing 8-bit arithmetic.
 import torch
 from torch import Tensor
 
-from lossd.ops.distance import label_edges, taxicab_distance
+from lossd.ops.distance import region_distance_maps
 
-__all__ = ["DIAGNOSTIC_BINS", "error_distance_histograms"]
+__all__ = [
+    "DIAGNOSTIC_BINS",
+    "PROFILE_DISTANCES",
+    "PROFILE_REACH",
+    "error_diagnostics",
+    "error_distance_histograms",
+]
 
 DIAGNOSTIC_BINS: tuple[str, ...] = ("1", "2-3", "4-7", "8-15", "16-31", "32+")
 """Labels of the distance bins: [1], [2, 4), [4, 8), [8, 16), [16, 32), [32, inf) pixels."""
 
 _LAST_EDGE = 32  # lower edge of the last bin, "32+"
+
+PROFILE_REACH = _LAST_EDGE
+"""Largest distance of the signed profile; the outermost bins hold everything at or beyond it."""
+
+PROFILE_DISTANCES: tuple[int, ...] = (
+    *range(-PROFILE_REACH, 0),
+    *range(1, PROFILE_REACH + 1),
+)
+"""Signed distance of each profile bin: ``-32`` (depth >= 32) .. ``-1`` (inner edge), ``+1``
+(touching the region) .. ``+32`` (32 or more away, or the class absent from the image)."""
 
 
 def _bin_index(distance: Tensor) -> Tensor:
@@ -41,21 +65,86 @@ def _bin_index(distance: Tensor) -> Tensor:
     return torch.take(lookup, distance.long())
 
 
-def error_distance_histograms(pred: Tensor, target: Tensor, num_classes: int) -> Tensor:
-    """Histograms of false positives by distance outside and false negatives by depth inside.
+def error_diagnostics(pred: Tensor, target: Tensor, num_classes: int) -> tuple[Tensor, Tensor]:
+    """Per-image error histograms and signed distance profiles (module docstring).
 
     False-positive distance of ``p`` to the region of ``c = pred[p]``: the class-``c`` taxicab
     transform of ``target == c``, read at ``p``. False-negative depth of ``p`` (label ``c``): the
-    nearest pixel ``q`` with another label is one step beyond an edge pixel of the region (a
-    pixel with a 4-neighbour of another label); the nearest edge pixel of any label is already
-    of label ``c``, since a monotone path from ``p`` to an edge pixel of another label would cross
-    an edge of ``c`` first. So depth = 1 + the taxicab distance to the edge pixels, one transform
-    for all classes.
+    taxicab distance to the nearest pixel of another label, which is ``1 +`` the distance to the
+    pixels having a 4-neighbour of another label (proof:
+    :func:`lossd.ops.distance.region_distance_maps`), one transform for all classes.
 
     Args:
         pred: Predicted labels in ``0..C`` (uint8 or any integer dtype); ``C`` marks ignore.
         target: Target labels in ``0..C``, same dtype; ``C`` marks ignore (a label of its own
             for the depth, "another label"), and ``pred`` holds ``C`` there too.
+        num_classes: Number of classes C.
+
+    Returns:
+        ``(histograms, profile)``: int64 tensors ``[B, 2, C, 6]`` (false positives by distance,
+        false negatives by depth, in the bins of :data:`DIAGNOSTIC_BINS`) and ``[B, 2, C, 64]``
+        (pixels, then errors for the class, by signed distance :data:`PROFILE_DISTANCES`).
+
+    Shape:
+        - pred, target: [B, H, W].
+    """
+    c = num_classes
+    batch = target.shape[0]
+    outside, depth = region_distance_maps(target, c, _LAST_EDGE)
+    pred_class = pred.clamp(max=c - 1).long().unsqueeze(1)  # ignore pixels: unused
+    fp_distance = outside.gather(1, pred_class).squeeze(1)
+    valid = target != c
+    wrong = pred != target  # never at ignore pixels, where both hold C
+    image = torch.arange(batch, device=target.device).view(batch, 1, 1)
+
+    num_bins = len(DIAGNOSTIC_BINS)
+    size = c * num_bins
+    fp_code = (image * 2) * size + pred.long() * num_bins + _bin_index(fp_distance)
+    fn_code = (image * 2 + 1) * size + target.long() * num_bins + _bin_index(depth)
+    sink = 2 * batch * size
+    codes = torch.cat(
+        (
+            torch.where(wrong, fp_code, sink).reshape(-1),
+            torch.where(wrong, fn_code, sink).reshape(-1),
+        )
+    )
+    histograms = torch.bincount(codes, minlength=sink + 1)[:sink].view(batch, 2, c, num_bins)
+
+    reach = PROFILE_REACH
+    width = 2 * reach
+    per_image = 2 * c * width
+    image_base = image * per_image  # [B, 1, 1]
+    # Inside the own region: bin reach - depth (depth 1 -> reach - 1, depth >= reach -> 0).
+    inside = image_base + wrong.long() * (c * width) + target.long() * width
+    inside = inside + (reach - depth.long())
+    # Outside every other class region: bin reach - 1 + distance (1 -> reach, cap -> 2 reach - 1).
+    classes = torch.arange(c, device=target.device).view(1, c, 1, 1)
+    is_error = pred.unsqueeze(1).long() == classes
+    other = valid.unsqueeze(1) & (target.unsqueeze(1).long() != classes)
+    outside_code = image_base.unsqueeze(1) + is_error.long() * (c * width) + classes * width
+    outside_code = outside_code + (reach - 1) + outside.long()
+    sink = batch * per_image
+    codes = torch.cat(
+        (
+            torch.where(valid, inside, sink).reshape(-1),
+            torch.where(other, outside_code, sink).reshape(-1),
+        )
+    )
+    counts = torch.bincount(codes, minlength=sink + 1)[:sink].view(batch, 2, c, width)
+    # counts[:, 0] are the correct pixels, counts[:, 1] the errors: pixels = both.
+    profile = torch.stack((counts[:, 0] + counts[:, 1], counts[:, 1]), dim=1)
+    return histograms, profile
+
+
+def error_distance_histograms(pred: Tensor, target: Tensor, num_classes: int) -> Tensor:
+    """Histograms of false positives by distance outside and false negatives by depth inside.
+
+    The sum over the images of :func:`error_diagnostics`' histograms.
+
+    Args:
+        pred: Predicted labels in ``0..C`` (uint8 or any integer dtype); ``C`` marks ignore.
+        target: Target labels in ``0..C``, same dtype; ``C`` marks ignore, and ``pred`` holds
+            ``C`` there too.
         num_classes: Number of classes C.
 
     Returns:
@@ -65,23 +154,4 @@ def error_distance_histograms(pred: Tensor, target: Tensor, num_classes: int) ->
     Shape:
         - pred, target: [B, H, W].
     """
-    classes = torch.arange(num_classes, device=target.device, dtype=target.dtype)
-    to_region = taxicab_distance(target.unsqueeze(1) == classes.view(1, -1, 1, 1), cap=_LAST_EDGE)
-    pred_class = pred.clamp(max=num_classes - 1).long().unsqueeze(1)  # ignore pixels: unused
-    fp_distance = to_region.gather(1, pred_class).squeeze(1)
-    fn_depth = taxicab_distance(label_edges(target), cap=_LAST_EDGE - 1) + 1
-
-    num_bins = len(DIAGNOSTIC_BINS)
-    size = num_classes * num_bins
-    dtype = torch.int16 if 2 * size + 2 <= torch.iinfo(torch.int16).max else torch.int32
-    wrong = pred != target  # never at ignore pixels, where both hold C
-    fp_code = pred.to(dtype) * num_bins + _bin_index(fp_distance)
-    fn_code = target.to(dtype) * num_bins + _bin_index(fn_depth) + (size + 1)
-    index = torch.cat(
-        (
-            torch.where(wrong, fp_code, size).reshape(-1),
-            torch.where(wrong, fn_code, 2 * size + 1).reshape(-1),
-        )
-    )
-    counts = torch.bincount(index, minlength=2 * (size + 1))
-    return counts.reshape(2, size + 1)[:, :size].reshape(2, num_classes, num_bins)
+    return error_diagnostics(pred, target, num_classes)[0].sum(dim=0)

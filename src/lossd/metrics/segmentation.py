@@ -5,7 +5,8 @@ potsdam_test.py, see :mod:`lossd.metrics.confusion`), Boundary IoU (Cheng et al.
 :mod:`lossd.metrics.boundary`) and, on request, over/under-segmentation histograms
 (:mod:`lossd.metrics.diagnostics`). All state is a handful of int64 count tensors, so results
 over several updates, or several processes after :meth:`SegmentationMetrics.sync`, equal one
-update over all the data exactly.
+update over all the data exactly. With ``per_image=True`` the counts of every image are kept
+too (:class:`lossd.metrics.PerImageStats`), for paired statistics over images.
 """
 
 import math
@@ -19,7 +20,8 @@ from torch import Tensor
 from lossd.errors import CheckpointError, DataFormatError, InvalidOptionError
 from lossd.metrics.boundary import band_counts, boundary_width, joint_counts
 from lossd.metrics.confusion import nan_mean, scores_from_confusion
-from lossd.metrics.diagnostics import DIAGNOSTIC_BINS, error_distance_histograms
+from lossd.metrics.diagnostics import DIAGNOSTIC_BINS, error_diagnostics
+from lossd.metrics.per_image import PerImageStats
 
 __all__ = ["SegmentationMetrics"]
 
@@ -101,6 +103,8 @@ class SegmentationMetrics:
         boundary_width: Fixed band width in pixels, overriding ``boundary_ratio``.
         diagnostics: Also accumulate the false-positive distance and false-negative depth
             histograms (:mod:`lossd.metrics.diagnostics`).
+        per_image: Also keep every image's counts (:meth:`per_image_stats`); :meth:`update`
+            then needs the image names.
 
     Raises:
         InvalidOptionError: If an argument is out of range.
@@ -119,6 +123,7 @@ class SegmentationMetrics:
         boundary_ratio: float = 0.02,
         boundary_width: int | None = None,
         diagnostics: bool = False,
+        per_image: bool = False,
     ) -> None:
         if not _is_int(num_classes) or num_classes < 1:
             raise InvalidOptionError(f"num_classes must be a positive int, got {num_classes!r}")
@@ -155,9 +160,14 @@ class SegmentationMetrics:
         if not isinstance(diagnostics, bool):
             raise InvalidOptionError(f"diagnostics must be a bool, got {diagnostics!r}")
         self.diagnostics = diagnostics
+        if not isinstance(per_image, bool):
+            raise InvalidOptionError(f"per_image must be a bool, got {per_image!r}")
+        self.per_image = per_image
         self._device = torch.device("cpu")
         self._state = self._zero_state()
         self._synced: dict[str, Tensor] | None = None
+        self._rows: list[PerImageStats] = []
+        self._synced_rows: PerImageStats | None = None
 
     def _check_eval_classes(self, eval_classes: Sequence[int] | None) -> list[int]:
         if eval_classes is None:
@@ -185,6 +195,8 @@ class SegmentationMetrics:
         """Clear all accumulated counts."""
         self._state = self._zero_state()
         self._synced = None
+        self._rows = []
+        self._synced_rows = None
 
     def _move_to(self, device: torch.device) -> None:
         if device != self._device:
@@ -197,17 +209,24 @@ class SegmentationMetrics:
         return boundary_width(height, width, self.boundary_ratio)
 
     @torch.no_grad()
-    def update(self, pred: Tensor | np.ndarray, target: Tensor | np.ndarray) -> None:
+    def update(
+        self,
+        pred: Tensor | np.ndarray,
+        target: Tensor | np.ndarray,
+        names: Sequence[str] | None = None,
+    ) -> None:
         """Add a batch of predictions and targets.
 
         Args:
             pred: Predicted class indices in ``0..num_classes-1`` (integer dtype).
             target: Target class indices, or ``ignore_index`` for pixels to skip.
+            names: One name per image (required with ``per_image``; e.g. ``batch["name"]``).
 
         Raises:
             DataFormatError: If the shapes differ or are not [B, H, W] / [H, W], the dtype is not
                 integer, ``pred`` holds a value outside ``0..num_classes-1``, or ``target`` one
-                that is neither a class index nor ``ignore_index``. Nothing is counted then.
+                that is neither a class index nor ``ignore_index``, or with ``per_image`` the
+                names are missing or not one per image. Nothing is counted then.
 
         Shape:
             - pred, target: [B, H, W] or [H, W] (one image); all images of a batch share H, W.
@@ -223,21 +242,37 @@ class SegmentationMetrics:
                 f"pred and target shapes differ: pred {tuple(pred.shape)}, "
                 f"target {tuple(target.shape)}; expected equal [B, H, W] or [H, W]"
             )
+        if self.per_image and (
+            names is None or isinstance(names, str) or len(names) != pred_t.shape[0]
+        ):
+            raise DataFormatError(
+                f"per_image metrics need one name per image: got {names!r} for "
+                f"{pred_t.shape[0]} image(s)"
+            )
         if pred_t.numel() == 0:
             return
         pred_t, target_t = self._encode(pred_t, target_t)
         c = self.num_classes
         width = self._band_width(pred_t.shape[-2], pred_t.shape[-1])
-        joint = joint_counts(pred_t, target_t, c, width)
+        per_image_joint = joint_counts(pred_t, target_t, c, width, per_image=True)
+        joint = per_image_joint.sum(dim=0)
         if bool(joint[:, c, :c].any()):  # valid pixels (prediction < C) whose target is C
             raise DataFormatError(
                 f"target holds value {c}, expected class indices 0..{c - 1} or "
                 f"ignore_index={self.ignore_index}"
             )
         self._synced = None
+        self._synced_rows = None
         self._state["joint"] += joint
+        histograms = profile = None
         if self.diagnostics:
-            self._state["error_hist"] += error_distance_histograms(pred_t, target_t, c)
+            histograms, profile = error_diagnostics(pred_t, target_t, c)
+            self._state["error_hist"] += histograms.sum(dim=0)
+        if self.per_image:
+            assert names is not None
+            self._rows.append(
+                PerImageStats.from_batch(list(names), per_image_joint, histograms, profile)
+            )
 
     def _encode(self, pred: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         """Check the values; return compact labels with ``num_classes`` marking ignore pixels.
@@ -284,7 +319,12 @@ class SegmentationMetrics:
 
         if not (dist.is_available() and dist.is_initialized()):
             self._synced = None
+            self._synced_rows = None
             return
+        if self.per_image:
+            gathered: list[Any] = [None] * dist.get_world_size()
+            dist.all_gather_object(gathered, self._local_rows())
+            self._synced_rows = PerImageStats.concat([g for g in gathered if g is not None])
         names = list(self._state)
         flat = torch.cat([self._state[k].reshape(-1) for k in names])
         if dist.get_backend() == "nccl" and flat.device.type != "cuda":
@@ -297,6 +337,24 @@ class SegmentationMetrics:
             synced[k] = flat[offset : offset + n].reshape(self._state[k].shape)
             offset += n
         self._synced = synced
+
+    def _local_rows(self) -> PerImageStats | None:
+        return PerImageStats.concat(self._rows) if self._rows else None
+
+    def per_image_stats(self) -> PerImageStats | None:
+        """Every image's counts, ordered by name (all ranks' after :meth:`sync`).
+
+        Their sums equal the totals :meth:`compute` scores (tested). None if no image was
+        added.
+
+        Raises:
+            InvalidOptionError: If the metrics were built without ``per_image``.
+            DataFormatError: If an image name was added twice.
+        """
+        if not self.per_image:
+            raise InvalidOptionError("per_image_stats() needs SegmentationMetrics(per_image=True)")
+        rows = self._synced_rows if self._synced_rows is not None else self._local_rows()
+        return None if rows is None else rows.sorted_by_name()
 
     def _counts(self) -> dict[str, Tensor]:
         return self._state if self._synced is None else self._synced
@@ -340,7 +398,7 @@ class SegmentationMetrics:
         """The settings and this process's local counts (CPU tensors), for ``torch.save``.
 
         Local counts, not synced totals: loading them on every rank and syncing again gives the
-        same totals as before.
+        same totals as before. Per-image rows are not included (:meth:`per_image_stats`).
         """
         state: dict[str, Any] = {
             "num_classes": self.num_classes,

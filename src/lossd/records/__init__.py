@@ -7,6 +7,7 @@ writes records with it and :mod:`lossd.results` reads them, and it imports neith
 from lossd.records.identity import RunIdentity, run_name
 from lossd.records.report import format_metrics_table
 from lossd.records.store import (
+    PER_IMAGE_NAME,
     RECORD_NAME,
     SCHEMA_VERSION,
     find_records,
@@ -14,12 +15,14 @@ from lossd.records.store import (
     package_versions,
     portable_path,
     provenance,
+    read_per_image,
     read_record,
     record_dir,
     write_record,
 )
 
 __all__ = [
+    "PER_IMAGE_NAME",
     "RECORD_NAME",
     "SCHEMA_VERSION",
     "RunIdentity",
@@ -29,6 +32,7 @@ __all__ = [
     "package_versions",
     "portable_path",
     "provenance",
+    "read_per_image",
     "read_record",
     "record_dir",
     "run_name",

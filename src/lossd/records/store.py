@@ -1,9 +1,14 @@
 """Run records: the ``metrics.json`` every run writes, the source of truth for tables.
 
 A record carries (design.md, Conventions): dataset, model, loss, seed, the final metrics with
-per-class lists, the full resolved config, git commit, package versions and wall time.
+per-class lists, the full resolved config, git commit, package versions and wall time. Beside it,
+``per_image.npz`` holds the per-image counts of its evaluations
+(:class:`lossd.metrics.PerImageStats`, one group per record block: ``val`` and ``test`` for a
+training run, ``eval`` for ``scripts/evaluate.py``); the record names the file, its groups and
+its SHA-256, so a file that no longer belongs to its record is detected.
 """
 
+import hashlib
 import json
 import math
 import platform
@@ -15,11 +20,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from lossd.errors import DataFormatError
-from lossd.io import atomic_path
+from lossd.errors import DataFormatError, DatasetNotFoundError
+from lossd.io import atomic_path, read_arrays, write_arrays
+from lossd.metrics import PerImageStats
 from lossd.records.identity import RunIdentity
 
 __all__ = [
+    "PER_IMAGE_NAME",
     "RECORD_NAME",
     "SCHEMA_VERSION",
     "find_records",
@@ -27,12 +34,14 @@ __all__ = [
     "package_versions",
     "portable_path",
     "provenance",
+    "read_per_image",
     "read_record",
     "record_dir",
     "write_record",
 ]
 
 RECORD_NAME = "metrics.json"
+PER_IMAGE_NAME = "per_image.npz"
 SCHEMA_VERSION = 1
 REQUIRED_FIELDS = ("dataset", "model", "loss", "seed", "metrics", "status")
 TRACKED_PACKAGES = (
@@ -131,10 +140,34 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def write_record(path: str | Path, record: Mapping[str, Any]) -> Path:
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _write_per_image(folder: Path, groups: Mapping[str, PerImageStats]) -> dict[str, Any]:
+    """``<folder>/per_image.npz`` (keys ``<group>.<field>``); the record's ``per_image`` entry."""
+    arrays: dict[str, Any] = {}
+    for group, stats in groups.items():
+        arrays.update(stats.to_arrays(prefix=f"{group}."))
+    path = write_arrays(folder / PER_IMAGE_NAME, arrays)
+    return {
+        "file": PER_IMAGE_NAME,
+        "groups": {group: stats.num_images for group, stats in groups.items()},
+        "sha256": _sha256(path),
+    }
+
+
+def write_record(
+    path: str | Path,
+    record: Mapping[str, Any],
+    per_image: Mapping[str, PerImageStats | None] | None = None,
+) -> Path:
     """Write ``record`` as JSON to ``path`` (a file, or a folder to hold ``metrics.json``).
 
-    Written to a temporary file and renamed, so a reader never sees half a record.
+    Written to a temporary file and renamed, so a reader never sees half a record. With
+    ``per_image``, the groups that are not None go to ``per_image.npz`` in the same folder first
+    (also atomically, byte-identical for equal counts) and the record's ``per_image`` entry
+    names the file, its groups (image counts) and its SHA-256.
 
     Raises:
         DataFormatError: If a required field is missing.
@@ -145,6 +178,10 @@ def write_record(path: str | Path, record: Mapping[str, Any]) -> Path:
     path = Path(path)
     if path.suffix != ".json":
         path = path / RECORD_NAME
+    record = dict(record)
+    groups = {k: v for k, v in (per_image or {}).items() if v is not None}
+    if groups:
+        record["per_image"] = _write_per_image(path.parent, groups)
     payload = {"schema_version": SCHEMA_VERSION, **_json_safe(record)}
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
@@ -176,6 +213,38 @@ def read_record(path: str | Path) -> dict[str, Any]:
     record["metrics"] = {k: nan_for_none(v) for k, v in record["metrics"].items()}
     record["path"] = str(path)
     return dict(record)
+
+
+def read_per_image(record: Mapping[str, Any]) -> dict[str, PerImageStats]:
+    """The per-image counts written with a record (:func:`write_record`), by group.
+
+    Args:
+        record: A record from :func:`read_record` (its ``path`` locates the file).
+
+    Raises:
+        DatasetNotFoundError: If the record has no per-image counts (written before they
+            existed, or with ``metrics.per_image=false``) or the file is missing.
+        DataFormatError: If the file is not the one the record was written with.
+    """
+    entry = record.get("per_image")
+    where = record.get("path", "the run record")
+    if not entry:
+        raise DatasetNotFoundError(
+            f"run record '{where}' has no per-image counts (written by an older lossd or with "
+            "metrics.per_image=false); evaluate its checkpoint with scripts/evaluate.py"
+        )
+    folder = Path(str(record.get("path", "."))).parent
+    path = folder / str(entry["file"])
+    if not path.is_file():
+        raise DatasetNotFoundError(f"per-image counts '{path}' of run record '{where}' are missing")
+    if _sha256(path) != entry["sha256"]:
+        raise DataFormatError(
+            f"per-image counts '{path}' do not belong to run record '{where}' (SHA-256 differs); "
+            "a later run or evaluation wrote to the same folder"
+        )
+    arrays = read_arrays(path)
+    groups = entry["groups"]
+    return {group: PerImageStats.from_arrays(arrays, prefix=f"{group}.") for group in groups}
 
 
 def find_records(root: str | Path) -> Iterator[Path]:
