@@ -16,7 +16,7 @@ from lossd.engine.loggers import RunLogger
 from lossd.engine.model_io import load_model_from_checkpoint
 from lossd.engine.run import run_identity
 from lossd.errors import CheckpointError, DatasetNotFoundError, InvalidOptionError
-from lossd.records import RECORD_NAME, RunIdentity, read_record
+from lossd.records import PER_IMAGE_NAME, RECORD_NAME, RunIdentity, read_per_image, read_record
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 
@@ -179,7 +179,12 @@ def test_an_old_checkpoint_gets_a_clear_message(make_cfg, tmp_path: Path) -> Non
 
 
 def test_a_run_tests_its_selected_checkpoint_as_evaluate_does(make_cfg, tmp_path: Path) -> None:
-    cfg = make_cfg("loss=base", "trainer.max_epochs=2", "trainer.limit_train_batches=1")
+    cfg = make_cfg(
+        "loss=base",
+        "trainer.max_epochs=2",
+        "trainer.limit_train_batches=1",
+        "metrics.diagnostics=true",
+    )
     record = run(cfg)
     test = record["test"]
     assert record["protocol"] == "heldout"
@@ -193,13 +198,29 @@ def test_a_run_tests_its_selected_checkpoint_as_evaluate_does(make_cfg, tmp_path
     from lossd.engine.evaluate import evaluate
     from tests.engine.test_checkpoint_errors import eval_config
 
-    eval_cfg = eval_config(tmp_path / "eval", tmp_path / "out/checkpoints/best.ckpt", "split=test")
+    best_ckpt = tmp_path / "out/checkpoints/best.ckpt"
+    eval_cfg = eval_config(tmp_path / "eval", best_ckpt, "split=test", "metrics.diagnostics=true")
     with open_dict(eval_cfg):
         eval_cfg.paths.data_dir = cfg.paths.data_dir
     evaluated = evaluate(eval_cfg)
     assert evaluated["num_images"] == test["num_images"]
     for key in ("mIoU", "mF1", "OA", "mBIoU", "IoU", "BIoU"):  # NaN: clutter is not evaluated
         np.testing.assert_array_equal(evaluated["metrics"][key], test["metrics"][key])
+    # per-image counts: beside both copies of the record, summing to its blocks, and
+    # reproduced exactly by the evaluation of the same checkpoint
+    stored = read_record(record["path"])
+    groups = read_per_image(stored)
+    assert sorted(groups) == ["test", "val"]
+    assert (tmp_path / "out" / PER_IMAGE_NAME).is_file()
+    for block, rows in groups.items():
+        assert rows.num_images == stored[block].get("num_images", rows.num_images)
+        totals, metrics = rows.totals(), stored[block]["metrics"]
+        np.testing.assert_array_equal(totals["fp_distance_hist"], metrics["fp_distance_hist"])
+        np.testing.assert_array_equal(totals["fn_depth_hist"], metrics["fn_depth_hist"])
+        for key, value in rows.scores(stored["eval_classes"]).items():
+            assert value == pytest.approx(metrics[key], rel=1e-12, abs=1e-15)
+    assert groups["val"].num_images == 4 and groups["test"].num_images == 2
+    assert read_per_image(read_record(Path(evaluated["path"])))["eval"] == groups["test"]
 
 
 def test_the_last_checkpoint_or_no_test_as_the_protocol_says(make_cfg) -> None:

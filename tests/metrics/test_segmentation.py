@@ -352,14 +352,19 @@ def _ddp_worker(rank, world_size, port, out_dir):
     )
     try:
         preds, targets = _label_maps(12, 4, (32, 30), 4)
-        metrics = SegmentationMetrics(4, eval_classes=(0, 1, 2), diagnostics=True)
+        metrics = SegmentationMetrics(4, eval_classes=(0, 1, 2), diagnostics=True, per_image=True)
+        names = [f"image{i}" for i in range(len(preds))]
         metrics.update(
-            torch.from_numpy(preds[rank::world_size]), torch.from_numpy(targets[rank::world_size])
+            torch.from_numpy(preds[rank::world_size]),
+            torch.from_numpy(targets[rank::world_size]),
+            names[rank::world_size],
         )
         metrics.sync()
         metrics.sync()  # a second sync reduces the local counts again: no double counting
         result = metrics.compute()
         result["confusion"] = metrics.confusion_matrix.tolist()
+        rows = metrics.per_image_stats()
+        result["per_image"] = {k: v.tolist() for k, v in rows.to_arrays().items()}
         with open(f"{out_dir}/rank{rank}.json", "w") as f:
             json.dump(result, f)
     finally:
@@ -371,10 +376,15 @@ def _ddp_worker(rank, world_size, port, out_dir):
 def test_two_process_sync_equals_single_process(tmp_path):
     mp.spawn(_ddp_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
     preds, targets = _label_maps(12, 4, (32, 30), 4)
-    single = SegmentationMetrics(4, eval_classes=(0, 1, 2), diagnostics=True)
-    single.update(torch.from_numpy(preds), torch.from_numpy(targets))
+    single = SegmentationMetrics(4, eval_classes=(0, 1, 2), diagnostics=True, per_image=True)
+    single.update(
+        torch.from_numpy(preds), torch.from_numpy(targets), [f"image{i}" for i in range(len(preds))]
+    )
     expected = json.loads(json.dumps(single.compute()))
     expected["confusion"] = single.confusion_matrix.tolist()
+    rows = single.per_image_stats()
+    expected["per_image"] = {k: v.tolist() for k, v in rows.to_arrays().items()}
+    assert len(expected["per_image"]["names"]) == len(preds)  # every image, once, by name
     for rank in range(2):
         got = json.loads((tmp_path / f"rank{rank}.json").read_text())
         assert got == expected  # exact: integer counts, same float operations

@@ -251,6 +251,8 @@ MAIN_ROWS = [
     ["Potsdam", "ABCNet", "mF1", "test", "original", "80.00", "—", "—", "1/0", "—", "—", "92.7*"],
     ["Potsdam", "SFA-Net", "mF1", "—", "—", "—", "—", "—", "0/0", "—", "—", "—"],
 ]
+# these records have no per-image counts: every Δ [95 % CI] cell is "—"
+MAIN_ROWS = [[*row[:8], "—", *row[8:]] for row in MAIN_ROWS]
 
 
 def test_main_table_cell_by_cell(runs: pd.DataFrame, reference: pd.DataFrame) -> None:
@@ -265,6 +267,7 @@ def test_main_table_cell_by_cell(runs: pd.DataFrame, reference: pd.DataFrame) ->
         "Base",
         "+Lossd",
         "Δ",
+        "Δ [95 % CI]",
         "n",
         "Paper base",
         "Paper +Lossd",
@@ -313,12 +316,13 @@ def test_main_table_for_one_metric_and_without_reference(runs: pd.DataFrame) -> 
             "32.00 ± 2.00",
             "35.00 ± 1.73",
             "+3.00",
+            "—",  # no per-image counts: no interval
             "3/3",
             "—",
             "—",
             "—",
         ],
-        ["LoveDA", "FCN-8s", "mBIoU", "—", "—", "—", "—", "—", "0/0", "—", "—", "—"],
+        ["LoveDA", "FCN-8s", "mBIoU", "—", "—", "—", "—", "—", "—", "0/0", "—", "—", "—"],
     ]
 
 
@@ -327,16 +331,16 @@ def test_main_table_latex_and_csv(
 ) -> None:
     table = main_table(runs, reference)
     latex = table.to_latex().splitlines()
-    assert latex[latex.index("\\toprule") - 1] == "\\begin{tabular}{lllrrrrrrrrr}"
+    assert latex[latex.index("\\toprule") - 1] == "\\begin{tabular}{lllrrrrrrrrrr}"
     assert latex[latex.index("\\toprule") + 1].startswith(
         "Dataset & Model & Metric & Split & Protocol & Base"
     )
     assert (
         "LoveDA & UNetFormer & mIoU & test & original & 52.00 $\\pm$ 2.00 & 55.00 $\\pm$ 1.73 & "
-        "+3.00 & 3/3 & --- & --- & 52.4 \\\\" in latex
+        "+3.00 & --- & 3/3 & --- & --- & 52.4 \\\\" in latex
     )
     assert (
-        "LoveDA & SFA-Net & mIoU & test & original & --- & 60.00 & --- & 0/1 & 54.2* & 55.8* & "
+        "LoveDA & SFA-Net & mIoU & test & original & --- & 60.00 & --- & --- & 0/1 & 54.2* & 55.8* & "
         "--- \\\\" in latex
     )
     assert latex.count("\\midrule") == 1 and "\\bottomrule" in latex
@@ -601,7 +605,7 @@ def test_wandb_runs_become_the_same_frame(tmp_path: Path) -> None:
     assert table.display.values.tolist() == [
         [
             *("LoveDA", "UNetFormer", "mIoU", "val", "—", "52.00 ± 2.83"),
-            *("56.00", "+4.00", "2/1", "—", "—", "—"),
+            *("56.00", "+4.00", "—", "2/1", "—", "—", "—"),
         ],
     ]
     # The per-class table reads best/IoU/<class> where the runs have it.
@@ -640,6 +644,6 @@ def test_make_tables_cli_reads_wandb_through_wandb_api(tmp_path: Path, monkeypat
     assert rows == [
         [
             *("LoveDA", "UNetFormer", "mIoU", "val", "—", "52.00 ± 2.83"),
-            *("56.00", "+4.00", "2/1", "—", "—", "—"),
+            *("56.00", "+4.00", "—", "2/1", "—", "—", "—"),
         ]
     ]

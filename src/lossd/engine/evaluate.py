@@ -273,7 +273,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         cfg: The composed ``conf/eval.yaml``.
 
     Returns:
-        The run record (also written to ``<paths.output_dir>/metrics.json``).
+        The run record (also written to ``<paths.output_dir>/metrics.json``; rank 0 sets
+        ``path`` to that file).
 
     Raises:
         CheckpointError: If the checkpoint is unreadable, or holds another model or number of
@@ -348,6 +349,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     }
     if ctx.is_main:
         written = write_record(output_dir, record, {"eval": result.per_image})
+        record["path"] = str(written)
         print_metrics(
             f"{split} metrics — {info.name} / {meta.model_name} / {record['loss']} "
             f"(tta={options.tta})",

@@ -68,9 +68,9 @@ PAIRED_METRICS: tuple[str, ...] = ("mIoU", "mF1", "mBIoU")
 
 _SCORES = ("mIoU", "mF1", "mBIoU", "OA")
 _MISSING = "—"  # lossd.results.tables.MISSING, not imported to keep pandas out
-_MINUS = "−"
+_MINUS = "-"  # as lossd.results.tables.format_delta (ASCII in CSV and Markdown)
 _TOLERANCE = 1e-12
-_MAX_EXACT = 24  # 2**24 swap patterns at most
+_MAX_EXACT = 20  # 2**20 swap patterns at most (seconds per metric)
 _CHUNK_BYTES = 32 * 2**20  # working memory of one chunk of replicates or permutations
 
 
@@ -139,7 +139,8 @@ def aligned_counts(
     """Count fields of every run stacked ``[S, N, C]``, images in sorted-name order.
 
     Args:
-        base, other: One run per seed, ``base[k]`` paired with ``other[k]``.
+        base: One base run per seed.
+        other: One other run per seed, ``other[k]`` paired with ``base[k]``.
 
     Returns:
         The sorted image names, and per run kind a dict field -> ``[S, N, C]`` int64 array.
@@ -196,7 +197,9 @@ def per_seed_deltas(
     metric: str,
 ) -> np.ndarray:
     """``M(other_s) − M(base_s)`` per seed from counts summed over all images, shape ``[S]``."""
-    base_scores = scores_from_counts({k: v.sum(axis=1) for k, v in base_counts.items()}, eval_classes)
+    base_scores = scores_from_counts(
+        {k: v.sum(axis=1) for k, v in base_counts.items()}, eval_classes
+    )
     other_scores = scores_from_counts(
         {k: v.sum(axis=1) for k, v in other_counts.items()}, eval_classes
     )
@@ -244,7 +247,8 @@ def hierarchical_bootstrap(
     """Bootstrap distribution of ``Δ``, seeds then images resampled (module docstring).
 
     Args:
-        base_counts, other_counts: Field -> ``[S, N, C]`` counts, images aligned across runs.
+        base_counts: Field -> ``[S, N, C]`` counts of the base runs.
+        other_counts: The same for the other runs, images aligned with ``base_counts``.
         eval_classes: Classes the metric's mean runs over.
         metric: A key of :func:`lossd.metrics.scores_from_counts`.
         num_bootstrap: Replicates ``B``.
@@ -275,9 +279,9 @@ def hierarchical_bootstrap(
             rows = drawn == s
             if rows.any():
                 sums[rows] = flat[rows] @ both[s]
-        sums = sums.reshape(stop - start, num_seeds, -1)
+        pairs = sums.reshape(stop - start, num_seeds, -1)
         deltas[start:stop] = _mean_delta(
-            sums[..., :width], sums[..., width:], num_classes, eval_classes, metric
+            pairs[..., :width], pairs[..., width:], num_classes, eval_classes, metric
         )
     return deltas
 
@@ -294,7 +298,8 @@ def sign_flip_test(
     """Two-sided sign-flip permutation test of ``Δ = 0`` (module docstring).
 
     Args:
-        base_counts, other_counts: Field -> ``[S, N, C]`` counts, images aligned across runs.
+        base_counts: Field -> ``[S, N, C]`` counts of the base runs.
+        other_counts: The same for the other runs, images aligned with ``base_counts``.
         eval_classes: Classes the metric's mean runs over.
         metric: A key of :func:`lossd.metrics.scores_from_counts`.
         num_permutations: Random swap patterns ``P`` when not enumerating.
@@ -358,7 +363,8 @@ def paired_comparison(
     """Paired effect, bootstrap interval and permutation p-value of ``other − base`` per metric.
 
     Args:
-        base, other: Per-image counts of one run per seed, ``base[k]`` paired with ``other[k]``,
+        base: Per-image counts of one base run per seed.
+        other: Per-image counts of one other run per seed, ``other[k]`` paired with ``base[k]``,
             evaluated on the same images (matched by name).
         eval_classes: Classes the metrics' means run over.
         metrics: Metrics to compare (keys of :func:`lossd.metrics.scores_from_counts`).
@@ -367,7 +373,7 @@ def paired_comparison(
         confidence: Coverage of the percentile interval, in (0, 1).
         seed: Seed of every random draw (non-negative).
         exact_limit: Enumerate all ``2**(S*N)`` swap patterns when ``S*N`` is at most this
-            (at most 24).
+            (at most 20).
 
     Returns:
         Metric name -> :class:`PairedResult`, in the order of ``metrics``.

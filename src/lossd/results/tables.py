@@ -26,6 +26,7 @@ from tabulate import tabulate
 from lossd.errors import DataFormatError, InvalidOptionError
 from lossd.io import atomic_path
 from lossd.results.labels import Labels, headline_metric
+from lossd.results.paired import PairedResult, format_delta_ci
 from lossd.results.runs import MEAN_METRICS, per_class_column
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "load_reference",
     "loss_table",
     "main_table",
+    "paired_table",
     "per_class_table",
     "summarize",
     "write_tables",
@@ -92,6 +94,25 @@ _SPLIT_NOTE = (
     "numbers; heldout = train on Train, select on Val, test once (docs/recipes.md); — = "
     "recorded before protocols existed."
 )
+PAIRED_TABLE_METRICS = ("mIoU", "mF1", "OA", "mBIoU")
+"""Metrics of the paired comparisons in the tables (Δ [95 % CI] columns, ``paired``)."""
+CI_HEADER = "Δ [95 % CI]"
+_CI_NOTE = (
+    "Δ [95 % CI]: the difference in points with a 95 % percentile interval from a hierarchical "
+    "bootstrap (2,000 replicates: the seed pairs resampled, then the evaluated images within "
+    "each seed, the same images for both losses; the metric recomputed from the resampled pixel "
+    "counts, not averaged over images); * = the interval excludes 0; — = the records hold no "
+    "per-image counts (per_image.npz) for this cell."
+)
+_PAIRED_NOTE = (
+    "Per seed: the difference of seed k against seed k of the base. p: two-sided paired "
+    "sign-flip permutation test over matched images (the two losses' counts of an image "
+    "swapped at random; 10,000 permutations, or all of them when there are fewer)."
+)
+Paired = Mapping[tuple[str, str, str, str], PairedResult]
+"""``(dataset, model, loss, metric) -> PairedResult``; see
+:func:`lossd.results.evidence.paired_lookup`."""
+
 _REF_NOTE = (
     "Paper: Ma et al. 2026 (Lossd; the abstract does not name the model, base = +Lossd minus "
     "the stated gain); published: the model's own paper or benchmark. * = not checked against "
@@ -429,6 +450,7 @@ def main_table(
     datasets: Sequence[str] | None = None,
     models: Sequence[str] | None = None,
     name: str | None = None,
+    paired: Paired | None = None,
 ) -> Table:
     """Base against +Lossd per dataset and model, with the published numbers beside them.
 
@@ -443,10 +465,13 @@ def main_table(
         datasets: Datasets (rows), default those in ``runs``.
         models: Models (rows), default those in ``runs``.
         name: File stem, default ``main`` (or ``main_<metric>`` for one metric).
+        paired: Paired comparisons (:func:`lossd.results.evidence.paired_results`) for the
+            ``Δ [95 % CI]`` column; None: that column shows :data:`MISSING`.
 
     Returns:
         Columns: dataset, model, metric, split (where the numbers come from; published values
-        only beside ``test``), protocol, base (mean ± std), +Lossd, Δ (+Lossd - base), n
+        only beside ``test``), protocol, base (mean ± std), +Lossd, Δ (+Lossd - base),
+        Δ [95 % CI] (paired hierarchical bootstrap, ``*`` when it excludes 0), n
         (base/+Lossd seeds), paper base, paper +Lossd (Lossd paper), published base (the
         model's own paper).
     """
@@ -461,6 +486,8 @@ def main_table(
         for model in models:
             keys = {"dataset": dataset, "model": model}
             base, ours, delta, compared = _base_vs_lossd(summary, keys, chosen)
+            result = (paired or {}).get((dataset, model, LOSSD_LOSS, chosen))
+            compared.update(_ci_columns(result))
             split = _cell_values(summary, keys, "split")
             protocol = _cell_values(summary, keys, "protocol")
             # a published number stands only beside a number of the same kind: the test set
@@ -495,6 +522,7 @@ def main_table(
                     format_mean_std(*base),
                     format_mean_std(*ours),
                     format_delta(delta),
+                    format_delta_ci(result) if result else MISSING,
                     f"{base[2]}/{ours[2]}",
                     refs[0][1],
                     refs[1][1],
@@ -510,6 +538,7 @@ def main_table(
         "Base",
         "+Lossd",
         "Δ",
+        CI_HEADER,
         "n",
         "Paper base",
         "Paper +Lossd",
@@ -526,8 +555,19 @@ def main_table(
         data=pd.DataFrame(numeric, columns=list(numeric[0]) if numeric else None),
         display=pd.DataFrame(display, columns=headers),
         label_columns=3,
-        notes=(_STD_NOTE + " n = base/+Lossd.", _SPLIT_NOTE, _REF_NOTE),
+        notes=(_STD_NOTE + " n = base/+Lossd.", _CI_NOTE, _SPLIT_NOTE, _REF_NOTE),
     )
+
+
+def _ci_columns(result: PairedResult | None) -> dict[str, float]:
+    """Numeric columns of a paired comparison (NaN without one), in 0..100 points."""
+    if result is None:
+        return {"delta_ci_low": math.nan, "delta_ci_high": math.nan, "p_value": math.nan}
+    return {
+        "delta_ci_low": result.ci_low * _PERCENT,
+        "delta_ci_high": result.ci_high * _PERCENT,
+        "p_value": result.p_value,
+    }
 
 
 def _class_facts(runs: pd.DataFrame) -> tuple[list[str], set[int]]:
@@ -622,6 +662,7 @@ def loss_table(
     runs: pd.DataFrame,
     metrics: Sequence[str] = ("mIoU", "mF1", "mBIoU"),
     losses: Sequence[str] | None = None,
+    paired: Paired | None = None,
 ) -> Table:
     """Every loss of each dataset and model, with its difference to the base recipe.
 
@@ -629,10 +670,13 @@ def loss_table(
         runs: Frame of :func:`lossd.results.load_runs`.
         metrics: Mean metrics shown (each with a Δ column).
         losses: Losses (rows) in order, default every loss in ``runs``.
+        paired: Paired comparisons with the base (:func:`lossd.results.evidence.paired_results`):
+            the Δ cells then carry their 95 % interval.
 
     Returns:
         Columns: dataset, model, loss, n, then per metric the mean ± std and Δ (loss - base of
-        the same dataset and model; blank on the base row, :data:`MISSING` without a base run).
+        the same dataset and model, with ``[95 % CI]`` where ``paired`` has the cell; blank on
+        the base row, :data:`MISSING` without a base run).
     """
     labels = Labels.from_runs(runs)
     datasets = _ordered(runs["dataset"], DATASET_ORDER) if len(runs) else []
@@ -656,9 +700,16 @@ def loss_table(
                     delta = mean - base[0] if n and base[2] else math.nan
                     row.update({metric: mean, f"{metric}_std": std, f"{metric}_n": n})
                     row[f"delta_{metric}"] = delta if loss != BASE_LOSS else math.nan
+                    result = (paired or {}).get((dataset, model, loss, metric))
+                    ci = _ci_columns(result)
+                    row[f"delta_{metric}_ci_low"] = ci["delta_ci_low"]
+                    row[f"delta_{metric}_ci_high"] = ci["delta_ci_high"]
                     counts.append(n)
                     cells.append(format_mean_std(mean, std, n))
-                    cells.append("" if loss == BASE_LOSS else format_delta(delta))
+                    if loss == BASE_LOSS:
+                        cells.append("")
+                    else:
+                        cells.append(format_delta_ci(result) if result else format_delta(delta))
                 row["n"] = max(counts, default=0)
                 numeric.append(row)
                 cells.insert(3, str(row["n"]))
@@ -672,8 +723,89 @@ def loss_table(
         data=pd.DataFrame(numeric),
         display=pd.DataFrame(display, columns=headers),
         label_columns=3,
-        notes=(_STD_NOTE, "Δ = loss minus the base recipe of the same dataset and model."),
+        notes=(
+            _STD_NOTE,
+            "Δ = loss minus the base recipe of the same dataset and model; [95 % CI] where the "
+            "records hold per-image counts. " + _CI_NOTE.split(": ", 1)[1],
+        ),
     )
+
+
+def paired_table(paired: pd.DataFrame, runs: pd.DataFrame) -> Table:
+    """Every paired comparison in full: Δ with its interval, per seed, and the p-value.
+
+    Args:
+        paired: Frame of :func:`lossd.results.evidence.paired_results`.
+        runs: Frame of :func:`lossd.results.load_runs` (display names).
+
+    Returns:
+        Columns: dataset, model, loss, base, metric, Δ [95 % CI], per-seed Δ, p, seeds, images.
+    """
+    labels = Labels.from_runs(runs)
+    rank = {
+        "dataset": {v: i for i, v in enumerate(DATASET_ORDER)},
+        "model": {v: i for i, v in enumerate(MODEL_ORDER)},
+        "loss": {v: i for i, v in enumerate(LOSS_ORDER)},
+    }
+    keyed = paired.assign(
+        **{f"_{k}": paired[k].map(lambda v, r=r: r.get(v, len(r))) for k, r in rank.items()}
+    )
+    order = keyed.sort_values(
+        ["_dataset", "dataset", "_model", "model", "_loss", "loss"], kind="stable"
+    )
+    numeric, display = [], []
+    for _, row in order.iterrows():
+        result = PairedResult(
+            **{k: row[k] for k in PairedResult.__dataclass_fields__ if k != "per_seed_delta"},
+            per_seed_delta=tuple(row["per_seed_delta"]),
+        )
+        per_seed = ", ".join(format_delta(v * _PERCENT) for v in result.per_seed_delta)
+        numeric.append(
+            {
+                "dataset": row["dataset"],
+                "model": row["model"],
+                "loss": row["loss"],
+                "base": row["base"],
+                "metric": result.metric,
+                "delta": result.delta * _PERCENT,
+                **_ci_columns(result),
+                "per_seed_delta": ";".join(f"{v * _PERCENT:.6f}" for v in result.per_seed_delta),
+                "seeds": ";".join(str(s) for s in row["seeds"]),
+                "num_images": result.num_images,
+                "exact": result.exact,
+            }
+        )
+        display.append(
+            [
+                labels.dataset(row["dataset"]),
+                labels.model(row["model"]),
+                labels.loss(row["loss"]),
+                labels.loss(row["base"]),
+                result.metric,
+                format_delta_ci(result),
+                per_seed,
+                _format_p(result.p_value, result.exact),
+                str(result.num_seeds),
+                str(result.num_images),
+            ]
+        )
+    headers = ["Dataset", "Model", "Loss", "Against", "Metric", CI_HEADER, "Per seed", "p"]
+    headers += ["Seeds", "Images"]
+    return Table(
+        name="paired",
+        caption="Paired comparisons with the base recipe: is the difference more than noise?",
+        data=pd.DataFrame(numeric),
+        display=pd.DataFrame(display, columns=headers),
+        label_columns=5,
+        notes=(_CI_NOTE, _PAIRED_NOTE),
+    )
+
+
+def _format_p(p_value: float, exact: bool) -> str:
+    if not math.isfinite(p_value):
+        return MISSING
+    text = f"{p_value:.4f}" if p_value >= 1e-4 else "<0.0001"
+    return text + (" (exact)" if exact else "")
 
 
 def write_tables(
@@ -682,12 +814,23 @@ def write_tables(
     reference: pd.DataFrame | None = None,
     main_metrics: Sequence[str] = ("mIoU", "mF1", "OA", "mBIoU"),
     class_metrics: Sequence[str] = ("IoU", "F1", "BIoU"),
+    paired: pd.DataFrame | None = None,
 ) -> list[Path]:
     """Build and write every table of the runs; returns the files written.
 
     Writes ``main`` (headline metric per dataset) and ``main_<metric>``, then
-    ``per_class_<dataset>_<metric>`` for each dataset with base or +Lossd runs, and ``losses``
-    when the runs hold a loss other than base and +Lossd. Each as ``.md``, ``.tex``, ``.csv``.
+    ``per_class_<dataset>_<metric>`` for each dataset with base or +Lossd runs, ``losses``
+    when the runs hold a loss other than base and +Lossd, and ``paired`` when the records hold
+    per-image counts. Each as ``.md``, ``.tex``, ``.csv``.
+
+    Args:
+        runs: Frame of :func:`lossd.results.load_runs`.
+        out_dir: Folder of the tables.
+        reference: Published numbers (:func:`load_reference`), or None.
+        main_metrics: Metrics of the ``main_<metric>`` tables.
+        class_metrics: Per-class metrics of the ``per_class_*`` tables.
+        paired: Paired comparisons (:func:`lossd.results.evidence.paired_results`); None:
+            computed from the runs' per-image counts (seeded, so they regenerate exactly).
 
     Raises:
         InvalidOptionError: If ``runs`` holds no completed run.
@@ -698,13 +841,20 @@ def write_tables(
             "no completed run record to tabulate; train a grid first, e.g. python "
             "scripts/train.py -m experiment=synthetic_grid"
         )
-    tables = [main_table(done, reference)]
-    tables += [main_table(done, reference, metric=m) for m in main_metrics]
+    from lossd.results.evidence import paired_lookup, paired_results
+
+    if paired is None:
+        paired = paired_results(done, metrics=PAIRED_TABLE_METRICS)
+    lookup = paired_lookup(paired)
+    tables = [main_table(done, reference, paired=lookup)]
+    tables += [main_table(done, reference, metric=m, paired=lookup) for m in main_metrics]
     pair = done[done["loss"].isin([BASE_LOSS, LOSSD_LOSS])]
     for dataset in _ordered(pair["dataset"], DATASET_ORDER):
         tables += [per_class_table(done, dataset, m, reference) for m in class_metrics]
     if set(done["loss"]) - {BASE_LOSS, LOSSD_LOSS}:
-        tables.append(loss_table(done))
+        tables.append(loss_table(done, paired=lookup))
+    if len(paired):
+        tables.append(paired_table(paired, done))
     written: list[Path] = []
     for table in tables:
         written += table.write(out_dir)
