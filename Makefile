@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: setup train test test-all lint bench gpu-check clean-outputs
+.PHONY: setup train test test-all lint bench gpu-check notebook results clean-outputs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,16 @@ test: setup
 ## GPU check (issue 16): every GPU path measured in one run (< 8 min on one H100).
 gpu-check: setup
 	$(BIN)/python bench/gpu_check.py --out outputs/gpu_check $(ARGS)
+
+## The executed analysis notebook (notebooks/analysis.ipynb, on the committed study records).
+notebook: setup
+	$(BIN)/python scripts/execute_notebook.py
+
+## Committed evidence of the synthetic lambda study: tables, figures, then the notebook.
+results: setup
+	$(BIN)/python scripts/make_tables.py --runs results/runs/synthetic_lambda_full \
+		--out results/tables/synthetic_lambda_full --figures
+	$(BIN)/python scripts/execute_notebook.py
 
 lint: setup
 	$(BIN)/ruff check .

@@ -13,6 +13,7 @@ from lossd.data import SegmentationFolder
 from lossd.engine.checkpoint import load_checkpoint
 from lossd.metrics import SegmentationMetrics
 from lossd.models import build_model
+from lossd.records import read_per_image
 from lossd.results import find_records, read_record
 from tests.tiny import TINY_RUN
 
@@ -59,15 +60,19 @@ def test_two_process_training_writes_one_record_with_exact_validation(
     model = build_model(**net_kwargs)
     model.load_state_dict(checkpoint["model"])
     model.eval()
-    metrics = SegmentationMetrics(num_classes=6, eval_classes=[0, 1, 2, 3, 4])
+    metrics = SegmentationMetrics(num_classes=6, eval_classes=[0, 1, 2, 3, 4], per_image=True)
     val = SegmentationFolder(synthetic_root, "val", "synthetic")
     with torch.no_grad():
         for sample in val:
             logits = model(sample["image"][None])
-            metrics.update(logits.argmax(1), sample["mask"][None])
+            metrics.update(logits.argmax(1), sample["mask"][None], [sample["name"]])
     single = metrics.compute()
     for key in ("mIoU", "mF1", "OA", "mBIoU"):
         assert record["last_metrics"][key] == pytest.approx(single[key], abs=1e-12), key
+    # the per-image counts of both ranks were gathered: every validation tile, once
+    if record["best_epoch"] == record["epochs"]:
+        assert read_per_image(record)["val"] == metrics.per_image_stats()
+    assert read_per_image(record)["val"].num_images == len(val)
 
 
 def _finite_decision(rank: int, port: int, finite_on: list[bool], out: str) -> None:

@@ -11,6 +11,7 @@ import torch
 
 from lossd.engine.checkpoint import load_checkpoint, save_checkpoint
 from lossd.errors import NonFiniteLossError
+from lossd.records import read_per_image
 from lossd.results import read_record
 from tests.tiny import train_command
 
@@ -63,6 +64,8 @@ def test_sigkill_mid_run_then_resume_gives_the_uninterrupted_result(tmp_path: Pa
     for key in ("mIoU", "mF1", "OA", "mBIoU"):
         assert record["metrics"][key] == expected["metrics"][key], key
     assert record["history"][-1]["train_total"] == expected["history"][-1]["train_total"]
+    # the per-image counts of the selected epoch survive the kill (kept in the checkpoint)
+    assert read_per_image(record) == read_per_image(expected)
 
 
 def test_a_crash_while_writing_keeps_the_previous_checkpoint(tmp_path: Path, monkeypatch) -> None:

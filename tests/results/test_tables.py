@@ -340,8 +340,8 @@ def test_main_table_latex_and_csv(
         "+3.00 & --- & 3/3 & --- & --- & 52.4 \\\\" in latex
     )
     assert (
-        "LoveDA & SFA-Net & mIoU & test & original & --- & 60.00 & --- & --- & 0/1 & 54.2* & 55.8* & "
-        "--- \\\\" in latex
+        "LoveDA & SFA-Net & mIoU & test & original & --- & 60.00 & --- & --- & 0/1 & 54.2* & "
+        "55.8* & --- \\\\" in latex
     )
     assert latex.count("\\midrule") == 1 and "\\bottomrule" in latex
     paths = table.write(tmp_path / "tables")

@@ -17,6 +17,13 @@ from lossd.records import (
 )
 
 if TYPE_CHECKING:
+    from lossd.results.evidence import (
+        error_profiles,
+        paired_lookup,
+        paired_results,
+        plot_error_profile,
+        write_figures,
+    )
     from lossd.results.plots import (
         error_histograms,
         plot_class_deltas,
@@ -28,9 +35,11 @@ if TYPE_CHECKING:
     from lossd.results.runs import load_runs
     from lossd.results.tables import (
         Table,
+        build_tables,
         load_reference,
         loss_table,
         main_table,
+        paired_table,
         per_class_table,
         summarize,
         write_tables,
@@ -43,9 +52,11 @@ _LAZY = {
     **dict.fromkeys(
         (
             "Table",
+            "build_tables",
             "load_reference",
             "loss_table",
             "main_table",
+            "paired_table",
             "per_class_table",
             "summarize",
             "write_tables",
@@ -63,12 +74,24 @@ _LAZY = {
         ),
         "lossd.results.plots",
     ),
+    **dict.fromkeys(
+        (
+            "error_profiles",
+            "paired_lookup",
+            "paired_results",
+            "plot_error_profile",
+            "write_figures",
+        ),
+        "lossd.results.evidence",
+    ),
 }
 
 __all__ = [
     "RECORD_NAME",
     "Table",
+    "build_tables",
     "error_histograms",
+    "error_profiles",
     "find_records",
     "git_commit",
     "load_reference",
@@ -77,15 +100,20 @@ __all__ = [
     "loss_table",
     "main_table",
     "package_versions",
+    "paired_lookup",
+    "paired_results",
+    "paired_table",
     "per_class_table",
     "plot_class_deltas",
     "plot_error_histograms",
+    "plot_error_profile",
     "plot_examples",
     "plot_metric_scatter",
     "predict_examples",
     "read_record",
     "record_dir",
     "summarize",
+    "write_figures",
     "write_record",
     "write_tables",
 ]

@@ -45,6 +45,8 @@ NUM_BOOTSTRAP = 2000
 """Bootstrap replicates of the tables' intervals."""
 NUM_PERMUTATIONS = 10000
 """Sign-flip permutations of the tables' p-values (exact enumeration when fewer exist)."""
+MIN_BASE_ERRORS = 100
+"""Base errors per run a distance bin needs before the figures show a relative change there."""
 STATS_SEED = 0
 """Seed of the resampling, so the intervals in committed tables regenerate exactly."""
 
@@ -257,10 +259,11 @@ def plot_error_profile(
 ) -> Figure:
     """Error rate by signed distance, and the error histograms, of one dataset × model.
 
-    Left: the error rate at each signed distance to the true boundary (negative: inside the
+    Top left: the error rate at each signed distance to the true boundary (negative: inside the
     region, a missed pixel; positive: outside it, a pixel wrongly given the class), one line per
-    loss with the spread over seeds shaded, on a log scale. Middle and right: false positives by
-    distance outside, false negatives by depth inside (pixels per run).
+    loss with the spread over seeds shaded, on a log scale. Top right: each loss's error rate
+    relative to the base recipe's, in percent (when the cell has a base run). Bottom: false
+    positives by distance outside, false negatives by depth inside (pixels per run).
 
     Args:
         profiles: Frame of :func:`error_profiles`.
@@ -282,20 +285,24 @@ def plot_error_profile(
     shown = list(losses) if losses else _in_order(present, LOSS_ORDER)
     colours = _colours(shown)
     histograms = _histograms(runs[(runs["dataset"] == dataset) & (runs["model"] == model)])
-    fig = Figure(figsize=(13.0, 3.6), layout="constrained")
-    profile_ax, fp_ax, fn_ax = fig.subplots(1, 3, width_ratios=(1.6, 1.0, 1.0))
+    fig = Figure(figsize=(12.0, 7.0), layout="constrained")
+    (profile_ax, change_ax), (fp_ax, fn_ax) = fig.subplots(2, 2)
     width = 0.8 / max(len(shown), 1)
+    base_rate = None
+    if BASE_LOSS in present:
+        base_rows = part[part["loss"] == BASE_LOSS].sort_values("distance")
+        # a ratio of a handful of errors is noise: only bins where the base has enough
+        enough = base_rows["errors"].to_numpy(float) >= MIN_BASE_ERRORS * base_rows["runs"]
+        base_rate = np.where(enough, base_rows["error_rate"].to_numpy(float), np.nan)
     for i, loss in enumerate(shown):
         rows = part[part["loss"] == loss].sort_values("distance")
         if rows.empty:
             continue
         colour, label = colours[loss], labels.loss(loss)
         x = rows["distance"].to_numpy(float)
-        profile_ax.plot(x[x < 0], rows["error_rate"].to_numpy(float)[x < 0], color=colour)
-        profile_ax.plot(
-            x[x > 0], rows["error_rate"].to_numpy(float)[x > 0], color=colour, label=label
-        )
+        rate = rows["error_rate"].to_numpy(float)
         for side in (x < 0, x > 0):
+            profile_ax.plot(x[side], rate[side], color=colour, label=label if side[-1] else None)
             profile_ax.fill_between(
                 x[side],
                 rows["rate_min"].to_numpy(float)[side],
@@ -304,6 +311,12 @@ def plot_error_profile(
                 alpha=0.15,
                 linewidth=0,
             )
+            if base_rate is not None and loss != BASE_LOSS:
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    change = 100.0 * (rate / base_rate - 1.0)
+                change_ax.plot(
+                    x[side], change[side], color=colour, label=label if side[-1] else None
+                )
         hist = histograms.get((dataset, model, loss))
         if hist is None:
             continue
@@ -311,15 +324,37 @@ def plot_error_profile(
         bins = np.arange(len(DIAGNOSTIC_BINS))
         fp_ax.bar(bins + offset, hist["fp_distance_hist"], width, color=colour, label=label)
         fn_ax.bar(bins + offset, hist["fn_depth_hist"], width, color=colour, label=label)
-    profile_ax.axvline(0, color="0.5", linewidth=0.8)
+    reach = max(PROFILE_DISTANCES)
+    ticks = [-reach, -reach * 3 // 4, -reach // 2, -reach // 4]
+    ticks += [-t for t in reversed(ticks)]
+    tick_labels = [f"≤{-reach}", *map(str, ticks[1:-1]), f"≥{reach}"]
+    xlabel = "signed distance to the true boundary (px; < 0 inside, > 0 outside)"
+    for ax in (profile_ax, change_ax):
+        ax.axvline(0, color="0.5", linewidth=0.8)
+        ax.set_xticks(ticks, tick_labels)
+        ax.set_xlabel(xlabel)
     profile_ax.set_yscale("log")
-    profile_ax.set_xlabel("signed distance to the true boundary (px; < 0 inside, > 0 outside)")
     profile_ax.set_ylabel("error rate")
-    profile_ax.set_title("errors by distance to the true boundary", fontsize=9)
+    profile_ax.set_title(
+        "error rate by distance to the true boundary (seed range shaded)", fontsize=9
+    )
     profile_ax.legend(fontsize=8)
+    change_ax.axhline(0, color="0.3", linewidth=0.8)
+    change_ax.set_ylabel("change against base (%)")
+    change_ax.set_title("error rate relative to the base recipe (< 0: fewer errors)", fontsize=9)
+    change_ax.text(
+        0.01,
+        0.02,
+        f"bins with at least {MIN_BASE_ERRORS} base errors per run",
+        transform=change_ax.transAxes,
+        fontsize=7,
+        color="0.4",
+    )
+    if change_ax.lines[2:]:
+        change_ax.legend(fontsize=8)
     for ax, title in (
-        (fp_ax, "false positives by distance outside"),
-        (fn_ax, "false negatives by depth inside"),
+        (fp_ax, "false positives by distance outside (over-segmentation)"),
+        (fn_ax, "false negatives by depth inside (under-segmentation)"),
     ):
         ax.set_xticks(np.arange(len(DIAGNOSTIC_BINS)), DIAGNOSTIC_BINS)
         ax.set_xlabel("distance (px)")

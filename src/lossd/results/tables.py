@@ -40,6 +40,7 @@ __all__ = [
     "REFERENCE_NOTES",
     "REFERENCE_ORIGINS",
     "Table",
+    "build_tables",
     "format_delta",
     "format_mean_std",
     "latex_escape",
@@ -97,12 +98,15 @@ _SPLIT_NOTE = (
 PAIRED_TABLE_METRICS = ("mIoU", "mF1", "OA", "mBIoU")
 """Metrics of the paired comparisons in the tables (Δ [95 % CI] columns, ``paired``)."""
 CI_HEADER = "Δ [95 % CI]"
+_CI_METHOD = (
+    "the difference in points with a 95 % percentile interval from a hierarchical bootstrap "
+    "(2,000 replicates: the seed pairs resampled, then the evaluated images within each seed, "
+    "the same images for both losses; the metric recomputed from the resampled pixel counts, "
+    "not averaged over images); * = the interval excludes 0"
+)
 _CI_NOTE = (
-    "Δ [95 % CI]: the difference in points with a 95 % percentile interval from a hierarchical "
-    "bootstrap (2,000 replicates: the seed pairs resampled, then the evaluated images within "
-    "each seed, the same images for both losses; the metric recomputed from the resampled pixel "
-    "counts, not averaged over images); * = the interval excludes 0; — = the records hold no "
-    "per-image counts (per_image.npz) for this cell."
+    f"Δ [95 % CI]: {_CI_METHOD}; — = the records hold no per-image counts (per_image.npz) for "
+    "this cell."
 )
 _PAIRED_NOTE = (
     "Per seed: the difference of seed k against seed k of the base. p: two-sided paired "
@@ -725,8 +729,8 @@ def loss_table(
         label_columns=3,
         notes=(
             _STD_NOTE,
-            "Δ = loss minus the base recipe of the same dataset and model; [95 % CI] where the "
-            "records hold per-image counts. " + _CI_NOTE.split(": ", 1)[1],
+            "Δ = loss minus the base recipe of the same dataset and model; with [95 % CI] where "
+            f"the records hold per-image counts: {_CI_METHOD}.",
         ),
     )
 
@@ -808,24 +812,22 @@ def _format_p(p_value: float, exact: bool) -> str:
     return text + (" (exact)" if exact else "")
 
 
-def write_tables(
+def build_tables(
     runs: pd.DataFrame,
-    out_dir: str | Path,
     reference: pd.DataFrame | None = None,
     main_metrics: Sequence[str] = ("mIoU", "mF1", "OA", "mBIoU"),
     class_metrics: Sequence[str] = ("IoU", "F1", "BIoU"),
     paired: pd.DataFrame | None = None,
-) -> list[Path]:
-    """Build and write every table of the runs; returns the files written.
+) -> list[Table]:
+    """Every table of the runs, in the order :func:`write_tables` writes them.
 
-    Writes ``main`` (headline metric per dataset) and ``main_<metric>``, then
+    ``main`` (headline metric per dataset) and ``main_<metric>``, then
     ``per_class_<dataset>_<metric>`` for each dataset with base or +Lossd runs, ``losses``
     when the runs hold a loss other than base and +Lossd, and ``paired`` when the records hold
-    per-image counts. Each as ``.md``, ``.tex``, ``.csv``.
+    per-image counts.
 
     Args:
         runs: Frame of :func:`lossd.results.load_runs`.
-        out_dir: Folder of the tables.
         reference: Published numbers (:func:`load_reference`), or None.
         main_metrics: Metrics of the ``main_<metric>`` tables.
         class_metrics: Per-class metrics of the ``per_class_*`` tables.
@@ -855,7 +857,34 @@ def write_tables(
         tables.append(loss_table(done, paired=lookup))
     if len(paired):
         tables.append(paired_table(paired, done))
+    return tables
+
+
+def write_tables(
+    runs: pd.DataFrame,
+    out_dir: str | Path,
+    reference: pd.DataFrame | None = None,
+    main_metrics: Sequence[str] = ("mIoU", "mF1", "OA", "mBIoU"),
+    class_metrics: Sequence[str] = ("IoU", "F1", "BIoU"),
+    paired: pd.DataFrame | None = None,
+) -> list[Path]:
+    """Write every table of :func:`build_tables` as ``.md``, ``.tex``, ``.csv``.
+
+    Args:
+        runs: Frame of :func:`lossd.results.load_runs`.
+        out_dir: Folder of the tables.
+        reference: Published numbers (:func:`load_reference`), or None.
+        main_metrics: Metrics of the ``main_<metric>`` tables.
+        class_metrics: Per-class metrics of the ``per_class_*`` tables.
+        paired: Paired comparisons, or None to compute them (:func:`build_tables`).
+
+    Returns:
+        The files written.
+
+    Raises:
+        InvalidOptionError: If ``runs`` holds no completed run.
+    """
     written: list[Path] = []
-    for table in tables:
+    for table in build_tables(runs, reference, main_metrics, class_metrics, paired):
         written += table.write(out_dir)
     return written
