@@ -57,22 +57,56 @@ PROFILE_DISTANCES: tuple[int, ...] = (
 (touching the region) .. ``+32`` (32 or more away, or the class absent from the image)."""
 
 
-def _bin_index(distance: Tensor) -> Tensor:
-    """Bin of a distance 1..32: ``floor(log2(distance))`` capped at 5, as uint8 (table look-up)."""
+def _bin_of_distance(device: torch.device) -> Tensor:
+    """Histogram bin of each distance 1..32: ``floor(log2(d))`` capped at 5 (int64 [32])."""
     last = len(DIAGNOSTIC_BINS) - 1
-    table = [0] + [min(d.bit_length() - 1, last) for d in range(1, _LAST_EDGE + 1)]
-    lookup = torch.tensor(table, dtype=torch.uint8, device=distance.device)
-    return torch.take(lookup, distance.long())
+    table = [min(d.bit_length() - 1, last) for d in range(1, _LAST_EDGE + 1)]
+    return torch.tensor(table, dtype=torch.int64, device=device)
+
+
+def _distance_histograms(outside: Tensor, valid: Tensor, levels: int) -> Tensor:
+    """``out[b, c, v]`` = valid pixels of image ``b`` at distance ``v`` from the region of ``c``.
+
+    One ``bincount`` of the 8-bit distances per image and class (selecting the valid pixels of
+    every class map first costs several times more), minus the few ignore pixels.
+    """
+    batch, num_classes = outside.shape[:2]
+    out = torch.empty(batch, num_classes, levels, dtype=torch.int64, device=outside.device)
+    for b in range(batch):
+        ignored = ~valid[b]
+        excluded = outside[b][:, ignored] if bool(ignored.any()) else None
+        for c in range(num_classes):
+            out[b, c] = torch.bincount(outside[b, c].reshape(-1), minlength=levels)
+            if excluded is not None:
+                out[b, c] -= torch.bincount(excluded[c], minlength=levels)
+    return out
+
+
+def _counts_by_value(
+    select: Tensor, label: Tensor, value: Tensor, num_classes: int, levels: int
+) -> Tensor:
+    """``out[b, c, v]`` = pixels of image ``b`` where ``select``, ``label == c``, ``value == v``."""
+    batch = label.shape[0]
+    image = torch.arange(batch, device=label.device).view(batch, 1, 1)
+    size = batch * num_classes * levels
+    dtype = torch.int32 if size < 2**31 else torch.int64
+    code = (image * num_classes * levels).to(dtype) + label.to(dtype) * levels + value.to(dtype)
+    code = torch.where(select, code, size)  # unselected pixels: one extra bin, dropped
+    counts = torch.bincount(code.reshape(-1), minlength=size + 1)[:size]
+    return counts.view(batch, num_classes, levels)
 
 
 def error_diagnostics(pred: Tensor, target: Tensor, num_classes: int) -> tuple[Tensor, Tensor]:
     """Per-image error histograms and signed distance profiles (module docstring).
 
-    False-positive distance of ``p`` to the region of ``c = pred[p]``: the class-``c`` taxicab
-    transform of ``target == c``, read at ``p``. False-negative depth of ``p`` (label ``c``): the
-    taxicab distance to the nearest pixel of another label, which is ``1 +`` the distance to the
-    pixels having a 4-neighbour of another label (proof:
-    :func:`lossd.ops.distance.region_distance_maps`), one transform for all classes.
+    From one capped transform (:func:`lossd.ops.distance.region_distance_maps`): the distance of
+    every pixel to the region of every class, and the depth of every pixel in its own region
+    (the taxicab distance to the nearest pixel of another label). Then, per image and class, by
+    exact distance 1..32: valid pixels by depth in their own region and their misses (false
+    negatives), wrong pixels by their distance to the region of the class they were given (false
+    positives), and valid pixels by their distance to each other class's region; the coarse
+    histograms are sums of the exact counts. Only the last count touches every class at every
+    pixel, as one ``bincount`` over 8- to 32-bit codes.
 
     Args:
         pred: Predicted labels in ``0..C`` (uint8 or any integer dtype); ``C`` marks ignore.
@@ -88,52 +122,31 @@ def error_diagnostics(pred: Tensor, target: Tensor, num_classes: int) -> tuple[T
     Shape:
         - pred, target: [B, H, W].
     """
-    c = num_classes
+    c, reach = num_classes, PROFILE_REACH
     batch = target.shape[0]
-    outside, depth = region_distance_maps(target, c, _LAST_EDGE)
-    pred_class = pred.clamp(max=c - 1).long().unsqueeze(1)  # ignore pixels: unused
-    fp_distance = outside.gather(1, pred_class).squeeze(1)
+    levels = reach + 1  # distances 0..32 (0: the pixel is in the region)
+    outside, depth = region_distance_maps(target, c, reach)
     valid = target != c
     wrong = pred != target  # never at ignore pixels, where both hold C
-    image = torch.arange(batch, device=target.device).view(batch, 1, 1)
+    given = pred.clamp(max=c - 1).long()  # ignore pixels: unused
+    own = target.clamp(max=c - 1).long()
+    fp_distance = outside.gather(1, given.unsqueeze(1)).squeeze(1)
+    inside_pixels = _counts_by_value(valid, own, depth, c, levels)
+    inside_errors = _counts_by_value(wrong, own, depth, c, levels)  # false negatives by depth
+    outside_errors = _counts_by_value(wrong, given, fp_distance, c, levels)  # false positives
 
-    num_bins = len(DIAGNOSTIC_BINS)
-    size = c * num_bins
-    fp_code = (image * 2) * size + pred.long() * num_bins + _bin_index(fp_distance)
-    fn_code = (image * 2 + 1) * size + target.long() * num_bins + _bin_index(depth)
-    sink = 2 * batch * size
-    codes = torch.cat(
-        (
-            torch.where(wrong, fp_code, sink).reshape(-1),
-            torch.where(wrong, fn_code, sink).reshape(-1),
-        )
-    )
-    histograms = torch.bincount(codes, minlength=sink + 1)[:sink].view(batch, 2, c, num_bins)
+    outside_pixels = _distance_histograms(outside, valid, levels)
 
-    reach = PROFILE_REACH
-    width = 2 * reach
-    per_image = 2 * c * width
-    image_base = image * per_image  # [B, 1, 1]
-    # Inside the own region: bin reach - depth (depth 1 -> reach - 1, depth >= reach -> 0).
-    inside = image_base + wrong.long() * (c * width) + target.long() * width
-    inside = inside + (reach - depth.long())
-    # Outside every other class region: bin reach - 1 + distance (1 -> reach, cap -> 2 reach - 1).
-    classes = torch.arange(c, device=target.device).view(1, c, 1, 1)
-    is_error = pred.unsqueeze(1).long() == classes
-    other = valid.unsqueeze(1) & (target.unsqueeze(1).long() != classes)
-    outside_code = image_base.unsqueeze(1) + is_error.long() * (c * width) + classes * width
-    outside_code = outside_code + (reach - 1) + outside.long()
-    sink = batch * per_image
-    codes = torch.cat(
-        (
-            torch.where(valid, inside, sink).reshape(-1),
-            torch.where(other, outside_code, sink).reshape(-1),
-        )
+    bins = _bin_of_distance(target.device)
+    histograms = torch.zeros(
+        batch, 2, c, len(DIAGNOSTIC_BINS), dtype=torch.int64, device=bins.device
     )
-    counts = torch.bincount(codes, minlength=sink + 1)[:sink].view(batch, 2, c, width)
-    # counts[:, 0] are the correct pixels, counts[:, 1] the errors: pixels = both.
-    profile = torch.stack((counts[:, 0] + counts[:, 1], counts[:, 1]), dim=1)
-    return histograms, profile
+    histograms[:, 0].index_add_(2, bins, outside_errors[..., 1:])
+    histograms[:, 1].index_add_(2, bins, inside_errors[..., 1:])
+    # signed columns: depth 32..1 inside (-32..-1), then distance 1..32 outside (+1..+32)
+    pixels = torch.cat((inside_pixels[..., 1:].flip(-1), outside_pixels[..., 1:]), dim=-1)
+    errors = torch.cat((inside_errors[..., 1:].flip(-1), outside_errors[..., 1:]), dim=-1)
+    return histograms, torch.stack((pixels, errors), dim=1)
 
 
 def error_distance_histograms(pred: Tensor, target: Tensor, num_classes: int) -> Tensor:
