@@ -16,23 +16,7 @@ from lossd.metrics import (
 )
 
 from ._naive import per_class_scores
-
-
-def _label_maps(seed, count, shape, num_classes, ignore_fraction=0.1, block=5):
-    rng = np.random.default_rng(seed)
-    h, w = shape
-    targets, preds = [], []
-    for _ in range(count):
-        coarse = rng.integers(0, num_classes, size=(h // block + 1, w // block + 1))
-        target = np.kron(coarse, np.ones((block, block), np.int64))[:h, :w]
-        pred = target.copy()
-        flip = rng.random(shape) < 0.15
-        pred[flip] = rng.integers(0, num_classes, size=int(flip.sum()))
-        pred = np.roll(pred, rng.integers(-2, 3), axis=1)
-        target[rng.random(shape) < ignore_fraction] = 255
-        targets.append(target)
-        preds.append(pred)
-    return np.stack(preds), np.stack(targets)
+from .test_segmentation import _label_maps
 
 
 def _naive_profile(pred, target, num_classes, ignore_index=255):
