@@ -1049,6 +1049,29 @@ def compare_records(
     return worst, worst == 0, ""
 
 
+def add_compared(
+    check: Check,
+    ctx: Context,
+    reference: dict[str, Any],
+    record: dict[str, Any],
+    row: dict[str, Any],
+    seconds: float,
+    detail: str,
+) -> None:
+    """One row for a run that must reproduce ``reference`` (:func:`compare_records`)."""
+    worst, exact, problem = compare_records(ctx, reference, record)
+    check.add(
+        "failed" if problem else "ok",
+        problem or f"{detail}; {'bitwise ' if exact else ''}equal",
+        **row,
+        steps=record["steps"],
+        seconds=seconds,
+        mIoU=record["metrics"]["mIoU"],
+        metric_diff=worst,
+        equal=exact,
+    )
+
+
 DIST_PROBE = """\
 \"\"\"Under torchrun: join the process group with the backend argv[1], all-reduce a tensor.\"\"\"
 import json
@@ -1127,17 +1150,7 @@ def check_end_to_end(ctx: Context, check: Check) -> None:
         if "resumed" not in resumed.stdout:  # lossd.engine.run prints "resumed after epoch k"
             raise RuntimeError(f"the rerun did not resume (killed after epoch {killed_at})")
         record = _record(ctx, "killed")
-        worst, exact, problem = compare_records(ctx, reference, record)
-        check.add(
-            "failed" if problem else "ok",
-            problem or f"killed after epoch {killed_at}; {'bitwise ' if exact else ''}equal",
-            **row,
-            steps=record["steps"],
-            seconds=seconds,
-            mIoU=record["metrics"]["mIoU"],
-            metric_diff=worst,
-            equal=exact,
-        )
+        add_compared(check, ctx, reference, record, row, seconds, f"killed after epoch {killed_at}")
 
     row = {"run": "torchrun --nproc_per_node 1", "launcher": "torchrun"}
     with guarded(check, **row):
@@ -1145,16 +1158,8 @@ def check_end_to_end(ctx: Context, check: Check) -> None:
         _run(train_command(ctx, "torchrun", _torchrun(_free_port())), timeout)
         seconds = time.perf_counter() - started
         record = _record(ctx, "torchrun")
-        worst, exact, problem = compare_records(ctx, reference, record)
-        check.add(
-            "failed" if problem else "ok",
-            problem or f"{'bitwise ' if exact else ''}equal; world size {record['world_size']}",
-            **row,
-            steps=record["steps"],
-            seconds=seconds,
-            mIoU=record["metrics"]["mIoU"],
-            metric_diff=worst,
-            equal=exact,
+        add_compared(
+            check, ctx, reference, record, row, seconds, f"world size {record['world_size']}"
         )
 
     backend = "nccl" if ctx.cuda else "gloo"

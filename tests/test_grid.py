@@ -14,7 +14,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from lossd.results import read_record
-from tests.tiny import TINY_RUN
+from tests.tiny import grid_command
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -135,21 +135,14 @@ def test_launcher_configs_take_environment_and_command_line_values(monkeypatch) 
 
 def _train(tmp_path: Path, synthetic_root: Path, *overrides: str, env: dict | None = None):
     """``python scripts/train.py -m experiment=synthetic_grid`` shrunk to one step per cell."""
-    cmd = [
-        sys.executable,
-        "scripts/train.py",
-        "-m",
-        "experiment=synthetic_grid",
-        "model=unetformer",
-        "seed=0",
-        f"dataset.root={synthetic_root}",
-        *TINY_RUN,
+    cmd = grid_command(
+        tmp_path / "out",
+        tmp_path / "results",
+        synthetic_root,
         "trainer.limit_train_batches=1",
         "trainer.limit_val_batches=1",
-        f"paths.results_dir={tmp_path / 'results'}",
-        f"hydra.sweep.dir={tmp_path / 'out'}",
         *overrides,
-    ]
+    )
     full_env = {**os.environ, "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1", **(env or {})}
     return subprocess.run(cmd, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=600)
 

@@ -10,7 +10,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ import pytest
 
 from lossd.engine.checkpoint import load_checkpoint
 from lossd.results import read_record
-from tests.tiny import TINY_RUN, same_to_the_last_digit
+from tests.tiny import grid_command, same_to_the_last_digit
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "dev" / "local_slurm.sh"
@@ -61,23 +60,6 @@ def local_slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     subprocess.run(
         ["bash", str(SCRIPT), "stop"], env=env, capture_output=True, text=True, timeout=120
     )
-
-
-def _command(sweep: Path, results: Path, synthetic_root: Path, *overrides: str) -> list[str]:
-    """``scripts/train.py -m experiment=synthetic_grid`` shrunk to a few steps per cell."""
-    return [
-        sys.executable,
-        "scripts/train.py",
-        "-m",
-        "experiment=synthetic_grid",
-        "model=unetformer",
-        "seed=0",
-        f"dataset.root={synthetic_root}",
-        *TINY_RUN,
-        f"paths.results_dir={results}",
-        f"hydra.sweep.dir={sweep}",
-        *overrides,
-    ]
 
 
 def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -144,13 +126,13 @@ def test_the_grid_runs_as_a_job_array_with_the_numbers_of_the_basic_launcher(
     sweep = tmp_path / "slurm_out"
     started = time.monotonic()
     slurm = launch(
-        _command(sweep, tmp_path / "slurm", synthetic_root, *cells, "hydra/launcher=slurm"),
+        grid_command(sweep, tmp_path / "slurm", synthetic_root, *cells, "hydra/launcher=slurm"),
         _env(local_slurm),
     )
     out = _finish(slurm, sweep, local_slurm, timeout=170)
     print(f"slurm grid of 2 cells: {time.monotonic() - started:.1f} s")
     basic = launch(
-        _command(tmp_path / "basic_out", tmp_path / "basic", synthetic_root, *cells), _env()
+        grid_command(tmp_path / "basic_out", tmp_path / "basic", synthetic_root, *cells), _env()
     )
     _finish(basic, tmp_path / "basic_out", local_slurm, timeout=300)
 
@@ -180,12 +162,12 @@ def test_a_signalled_cell_checkpoints_is_requeued_and_resumes_to_the_same_number
     sweep = tmp_path / "slurm_out"
     started = time.monotonic()
     slurm = launch(
-        _command(sweep, tmp_path / "slurm", synthetic_root, *cell, "hydra/launcher=slurm"),
+        grid_command(sweep, tmp_path / "slurm", synthetic_root, *cell, "hydra/launcher=slurm"),
         _env(local_slurm),
     )
     # The uninterrupted reference, meanwhile, with the basic launcher (the other core).
     basic = launch(
-        _command(tmp_path / "basic_out", tmp_path / "basic", synthetic_root, *cell), _env()
+        grid_command(tmp_path / "basic_out", tmp_path / "basic", synthetic_root, *cell), _env()
     )
     last = sweep / RUN_NAME / "base" / "seed0" / "checkpoints" / "last.ckpt"
     deadline = time.monotonic() + 120

@@ -1,7 +1,13 @@
 """Overrides of the tiny synthetic runs that the end-to-end tests launch."""
 
+import os
+import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
 
 TILE_SIZE, NUM_TRAIN, NUM_VAL, NUM_TEST = 64, 8, 4, 2
 """The session's synthetic dataset (tests/conftest.py, ``synthetic_root``)."""
@@ -50,6 +56,50 @@ def train_command(out: Path, results: Path, data: Path, *overrides: str) -> list
         "trainer.progress=false",
         *overrides,
     ]
+
+
+def grid_command(sweep: Path, results: Path, data_root: Path, *overrides: str) -> list[str]:
+    """``scripts/train.py -m experiment=synthetic_grid`` shrunk to a few steps per cell.
+
+    UNetFormer, seed 0, on ``data_root`` (the session's synthetic set) with :data:`TINY_RUN`;
+    the sweep folder is ``sweep``, the records go under ``results``; ``overrides`` come last.
+    """
+    return [
+        sys.executable,
+        "scripts/train.py",
+        "-m",
+        "experiment=synthetic_grid",
+        "model=unetformer",
+        "seed=0",
+        f"dataset.root={data_root}",
+        *TINY_RUN,
+        f"paths.results_dir={results}",
+        f"hydra.sweep.dir={sweep}",
+        *overrides,
+    ]
+
+
+def offline_env() -> dict[str, str]:
+    """The environment of a CLI run in a test: offline weights, one OpenMP thread."""
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+
+
+def run_to_the_end(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` from the repository root; fail the test if it does not exit 0."""
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done
+
+
+def start_until(
+    command: list[str], env: dict[str, str], path: Path, **popen: Any
+) -> subprocess.Popen[str]:
+    """Start ``command`` and return once ``path`` exists (or the process ended, or 10 min)."""
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, text=True, **popen)
+    deadline = time.monotonic() + 600
+    while not path.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return proc
 
 
 def same_to_the_last_digit(a: object, b: object) -> bool:

@@ -24,7 +24,13 @@ from lossd.engine.runtime import DistContext
 from lossd.engine.trainer import TrainerOptions
 from lossd.errors import InvalidOptionError, PreemptedError
 from lossd.results import read_record
-from tests.tiny import same_to_the_last_digit, train_command
+from tests.tiny import (
+    offline_env,
+    run_to_the_end,
+    same_to_the_last_digit,
+    start_until,
+    train_command,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -216,29 +222,16 @@ def _command(out: Path, results: Path, data: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_sigusr1_from_a_shell_stops_mid_epoch_and_the_rerun_matches(tmp_path: Path) -> None:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    env = offline_env()
     data = tmp_path / "data"
-    reference = subprocess.run(
-        _command(tmp_path / "ref", tmp_path / "ref_results", data),
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert reference.returncode == 0, reference.stderr[-2000:]
+    run_to_the_end(_command(tmp_path / "ref", tmp_path / "ref_results", data), env)
     expected = read_record(tmp_path / "ref" / "metrics.json")
 
     # The same command, sent SIGUSR1 once its first mid-epoch checkpoint (step 3) exists.
     out = tmp_path / "run"
     command = _command(out, tmp_path / "results", data)
-    proc = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
     last = out / "checkpoints" / "last.ckpt"
-    deadline = time.monotonic() + 600
-    while not last.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
+    proc = start_until(command, env, last, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     proc.send_signal(signal.SIGUSR1)
     stdout, stderr = proc.communicate(timeout=600)
     assert proc.returncode == 1, stderr[-2000:]  # PreemptedError: SystemExit with its message
@@ -250,10 +243,7 @@ def test_sigusr1_from_a_shell_stops_mid_epoch_and_the_rerun_matches(tmp_path: Pa
     record = read_record(out / "metrics.json")
     assert record["status"] == "preempted" and "PreemptedError" in record["error"]
 
-    resumed = subprocess.run(
-        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
-    )
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    resumed = run_to_the_end(command, env)
     assert f"restart 1: resuming at step {stopped['global_step']}" in resumed.stdout
     record = read_record(out / "metrics.json")
     assert record["status"] == "completed"

@@ -1,9 +1,7 @@
 """Fault tolerance: a run killed mid-epoch resumes to the same numbers; writes are atomic."""
 
-import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,7 @@ from lossd.engine.checkpoint import load_checkpoint, save_checkpoint
 from lossd.errors import NonFiniteLossError
 from lossd.records import read_per_image
 from lossd.results import read_record
-from tests.tiny import train_command
+from tests.tiny import offline_env, run_to_the_end, start_until, train_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,40 +22,24 @@ def _command(out: Path, results: Path, data: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_sigkill_mid_run_then_resume_gives_the_uninterrupted_result(tmp_path: Path) -> None:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    env = offline_env()
     data = tmp_path / "data"
     # Uninterrupted reference run.
-    reference = subprocess.run(
-        _command(tmp_path / "ref", tmp_path / "ref_results", data),
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert reference.returncode == 0, reference.stderr[-2000:]
+    run_to_the_end(_command(tmp_path / "ref", tmp_path / "ref_results", data), env)
     expected = read_record(tmp_path / "ref" / "metrics.json")
 
     # Same command, killed with SIGKILL as soon as the first epoch's checkpoint exists.
     out = tmp_path / "run"
     command = _command(out, tmp_path / "results", data)
-    proc = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
     last = out / "checkpoints" / "last.ckpt"
-    deadline = time.monotonic() + 600
-    while not last.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
+    proc = start_until(command, env, last, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     killed_at = load_checkpoint(last)["trainer"]["epoch"]
     assert 1 <= killed_at < 3, "the run finished before it could be killed"
     assert not (out / "metrics.json").exists()
 
-    resumed = subprocess.run(
-        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
-    )
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    resumed = run_to_the_end(command, env)
     assert f"after epoch {killed_at}" in resumed.stdout
     record = read_record(out / "metrics.json")
     assert record["steps"] == expected["steps"]

@@ -113,7 +113,11 @@ def test_per_image_rows_sum_to_the_totals_and_equal_single_image_metrics():
     np.testing.assert_array_equal(totals["tp"], tp)
     for key in ("mIoU", "mF1", "mBIoU", "OA"):
         assert rows.scores(range(4))[key] == pytest.approx(result[key], rel=1e-12)
-    assert rows.scores(range(4))["OA"] == pytest.approx(naive["OA"], rel=1e-12)
+    # and the scores from the summed rows against the naive per-class loop
+    scores = rows.scores(range(4))
+    assert scores["OA"] == pytest.approx(naive["OA"], rel=1e-12)
+    assert scores["mIoU"] == pytest.approx(np.nanmean(naive["IoU"][:4]), rel=1e-12)
+    assert scores["mF1"] == pytest.approx(np.nanmean(naive["F1"][:4]), rel=1e-12)
     # each row is what metrics of that image alone count
     for i in (0, 5):
         alone = SegmentationMetrics(5, eval_classes=range(4), diagnostics=True, per_image=True)

@@ -377,8 +377,9 @@ def write_run_record(
 
 def _check_test_options(cfg: DictConfig) -> None:
     """``test.checkpoint`` is checked before training, not after hours of it."""
-    which = cfg.test.checkpoint if cfg.get("test") is not None else "best"
-    if cfg.test.get("split") and str(which) not in TEST_CHECKPOINTS:
+    test = cfg.get("test") or {}
+    which = test.get("checkpoint", "best")
+    if test.get("split") and str(which) not in TEST_CHECKPOINTS:
         raise InvalidOptionError(
             f"test.checkpoint={which!r}; expected one of {list(TEST_CHECKPOINTS)}"
         )

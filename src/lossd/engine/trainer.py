@@ -230,9 +230,8 @@ class Trainer:
         self._previous_handlers: dict[int, Any] = {}
         self._checkpointed_at = time.time()  # last checkpoint, or the start of training
         self._resume_batches = 0  # batches of the first epoch trained before a resume
-        # Per-image validation counts (metrics.per_image): of the latest validation, and of the
-        # best epoch (checkpointed, so a resumed run still writes them with its record).
-        self._validated_per_image: PerImageStats | None = None
+        # Per-image validation counts of the best epoch (metrics.per_image), checkpointed so
+        # that a resumed run still writes them with its record.
         self.best_per_image: PerImageStats | None = None
 
     # ----------------------------------------------------------------- checkpoints
@@ -412,7 +411,9 @@ class Trainer:
                     if score > self.state.best_score or self.state.best_epoch < 0:
                         self.state.best_score, self.state.best_epoch = score, epoch + 1
                         self.state.best_metrics = metrics
-                        self.best_per_image = self._validated_per_image
+                        self.best_per_image = (  # the rows of the validation just made
+                            self.metrics.per_image_stats() if self.metrics.per_image else None
+                        )
                         improved = True
                 self.state.epoch = epoch + 1
                 self.state.history.append(entry)
@@ -680,9 +681,6 @@ class Trainer:
                 )
         self.metrics.sync()
         metrics = self.metrics.compute()
-        self._validated_per_image = (
-            self.metrics.per_image_stats() if self.metrics.per_image else None
-        )
         self._log_validation(metrics, shown, epoch)
         return metrics
 

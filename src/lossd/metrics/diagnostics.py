@@ -28,6 +28,8 @@ capped at the last bin edge (32), which keeps the histogram exact while saving p
 allowing 8-bit arithmetic.
 """
 
+from typing import Literal, overload
+
 import torch
 from torch import Tensor
 
@@ -96,7 +98,17 @@ def _counts_by_value(
     return counts.view(batch, num_classes, levels)
 
 
-def error_diagnostics(pred: Tensor, target: Tensor, num_classes: int) -> tuple[Tensor, Tensor]:
+@overload
+def error_diagnostics(
+    pred: Tensor, target: Tensor, num_classes: int, profile: Literal[True] = ...
+) -> tuple[Tensor, Tensor]: ...
+@overload
+def error_diagnostics(
+    pred: Tensor, target: Tensor, num_classes: int, profile: bool
+) -> tuple[Tensor, Tensor | None]: ...
+def error_diagnostics(
+    pred: Tensor, target: Tensor, num_classes: int, profile: bool = True
+) -> tuple[Tensor, Tensor | None]:
     """Per-image error histograms and signed distance profiles (module docstring).
 
     From one capped transform (:func:`lossd.ops.distance.region_distance_maps`): the distance of
@@ -113,6 +125,8 @@ def error_diagnostics(pred: Tensor, target: Tensor, num_classes: int) -> tuple[T
         target: Target labels in ``0..C``, same dtype; ``C`` marks ignore (a label of its own
             for the depth, "another label"), and ``pred`` holds ``C`` there too.
         num_classes: Number of classes C.
+        profile: Also count the signed distance profile (the pixel counts by distance to every
+            class region are its only per-class-map work); False returns None for it.
 
     Returns:
         ``(histograms, profile)``: int64 tensors ``[B, 2, C, 6]`` (false positives by distance,
@@ -131,11 +145,8 @@ def error_diagnostics(pred: Tensor, target: Tensor, num_classes: int) -> tuple[T
     given = pred.clamp(max=c - 1).long()  # ignore pixels: unused
     own = target.clamp(max=c - 1).long()
     fp_distance = outside.gather(1, given.unsqueeze(1)).squeeze(1)
-    inside_pixels = _counts_by_value(valid, own, depth, c, levels)
     inside_errors = _counts_by_value(wrong, own, depth, c, levels)  # false negatives by depth
     outside_errors = _counts_by_value(wrong, given, fp_distance, c, levels)  # false positives
-
-    outside_pixels = _distance_histograms(outside, valid, levels)
 
     bins = _bin_of_distance(target.device)
     histograms = torch.zeros(
@@ -143,6 +154,10 @@ def error_diagnostics(pred: Tensor, target: Tensor, num_classes: int) -> tuple[T
     )
     histograms[:, 0].index_add_(2, bins, outside_errors[..., 1:])
     histograms[:, 1].index_add_(2, bins, inside_errors[..., 1:])
+    if not profile:
+        return histograms, None
+    inside_pixels = _counts_by_value(valid, own, depth, c, levels)
+    outside_pixels = _distance_histograms(outside, valid, levels)
     # signed columns: depth 32..1 inside (-32..-1), then distance 1..32 outside (+1..+32)
     pixels = torch.cat((inside_pixels[..., 1:].flip(-1), outside_pixels[..., 1:]), dim=-1)
     errors = torch.cat((inside_errors[..., 1:].flip(-1), outside_errors[..., 1:]), dim=-1)
@@ -167,4 +182,4 @@ def error_distance_histograms(pred: Tensor, target: Tensor, num_classes: int) ->
     Shape:
         - pred, target: [B, H, W].
     """
-    return error_diagnostics(pred, target, num_classes)[0].sum(dim=0)
+    return error_diagnostics(pred, target, num_classes, profile=False)[0].sum(dim=0)

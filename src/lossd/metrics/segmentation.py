@@ -254,8 +254,8 @@ class SegmentationMetrics:
         pred_t, target_t = self._encode(pred_t, target_t)
         c = self.num_classes
         width = self._band_width(pred_t.shape[-2], pred_t.shape[-1])
-        per_image_joint = joint_counts(pred_t, target_t, c, width, per_image=True)
-        joint = per_image_joint.sum(dim=0)
+        counted = joint_counts(pred_t, target_t, c, width, per_image=self.per_image)
+        joint = counted.sum(dim=0) if self.per_image else counted
         if bool(joint[:, c, :c].any()):  # valid pixels (prediction < C) whose target is C
             raise DataFormatError(
                 f"target holds value {c}, expected class indices 0..{c - 1} or "
@@ -266,13 +266,12 @@ class SegmentationMetrics:
         self._state["joint"] += joint
         histograms = profile = None
         if self.diagnostics:
-            histograms, profile = error_diagnostics(pred_t, target_t, c)
+            # the signed profile is kept per image only: not computed otherwise
+            histograms, profile = error_diagnostics(pred_t, target_t, c, profile=self.per_image)
             self._state["error_hist"] += histograms.sum(dim=0)
         if self.per_image:
             assert names is not None
-            self._rows.append(
-                PerImageStats.from_batch(list(names), per_image_joint, histograms, profile)
-            )
+            self._rows.append(PerImageStats.from_batch(list(names), counted, histograms, profile))
 
     def _encode(self, pred: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         """Check the values; return compact labels with ``num_classes`` marking ignore pixels.

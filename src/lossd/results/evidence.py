@@ -25,6 +25,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from lossd.errors import DatasetNotFoundError, InvalidOptionError, LossdError
+from lossd.io import atomic_path
 from lossd.metrics import DIAGNOSTIC_BINS, PROFILE_DISTANCES, PerImageStats
 from lossd.records import read_per_image, read_record
 from lossd.results.labels import Labels
@@ -377,8 +378,6 @@ def save_figure(fig: Figure, stem: Path) -> list[Path]:
     """
     import matplotlib
 
-    from lossd.io import atomic_path
-
     stem.parent.mkdir(parents=True, exist_ok=True)
     written = []
     with matplotlib.rc_context({"svg.hashsalt": "lossd", "svg.fonttype": "path"}):
@@ -393,7 +392,8 @@ def save_figure(fig: Figure, stem: Path) -> list[Path]:
 def write_figures(runs: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     """The error-profile figure of every dataset × model with profiles, as PNG and SVG.
 
-    Files: ``<out_dir>/errors_<dataset>_<model>.{png,svg}``.
+    Files: ``<out_dir>/errors_<dataset>_<model>.{png,svg}``, and ``.csv`` with the profile's
+    numbers (:func:`error_profiles`: pixels, errors and rates by signed distance, per loss).
 
     Raises:
         InvalidOptionError: If no run has per-image diagnostics.
@@ -414,5 +414,10 @@ def write_figures(runs: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     )
     for dataset, model in keys:
         fig = plot_error_profile(profiles, runs, str(dataset), str(model))
-        written += save_figure(fig, Path(out_dir) / f"errors_{dataset}_{model}")
+        stem = Path(out_dir) / f"errors_{dataset}_{model}"
+        written += save_figure(fig, stem)
+        cell = profiles[(profiles["dataset"] == dataset) & (profiles["model"] == model)]
+        with atomic_path(stem.with_suffix(".csv")) as tmp:  # the numbers behind the figure
+            cell.to_csv(tmp, index=False, float_format="%.6g")
+        written.append(stem.with_suffix(".csv"))
     return written
