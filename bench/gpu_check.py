@@ -817,6 +817,19 @@ def write_fake_prepared(root: Path, dataset: str, splits: list[str], count: int,
                 transform = Affine(0.05, 0, 366_000.0 + 51.2 * index, 0, -0.05, 5_808_000.0)
                 write_geotiff(image_path, image, crs=CRS.from_epsg(32633), transform=transform)
             write_mask(mask_path, mask)
+        # meta.json as scripts/prepare_data.py writes it: the version this lossd reads and each
+        # patch's extent (the original protocol relabels Potsdam's padding from it; none here)
+        patches = [
+            {"name": p.stem, "row": 0, "col": 0, "height": size, "width": size}
+            for p in sorted(images.iterdir())
+        ]
+        meta = {
+            "dataset": dataset,
+            "split": split,
+            "preparation_version": info.preparation_version,
+            "sources": [{"stem": "fake", "patches": patches}],
+        }
+        (root / split / "meta.json").write_text(json.dumps(meta))
 
 
 def loader_rate(ctx: Context, cfg: DictConfig, root: Path, workers: int) -> float:

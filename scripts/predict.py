@@ -7,17 +7,21 @@ Examples:
     python scripts/predict.py photos/ --checkpoint best.ckpt --out pred/ --tta flip --format colour
     # LoveDA test server zip from the raw test images (or the prepared test split)
     python scripts/predict.py data/raw/loveda/Test --checkpoint best.ckpt \
-        --submission loveda --out loveda_test.zip --tta d4
-    # UAVid test server zip: whole frames by sliding window, GeoSeg's 1152x1024 patches
+        --submission loveda --out loveda_test.zip
+    # UAVid test server zip: whole frames as GeoSeg's inference_uavid.py predicts them
+    # (the dataset's test rule, conf/inference/uavid.yaml: padded 1152x1024 windows, lr TTA)
     python scripts/predict.py raw/uavid_test --checkpoint best.ckpt --submission uavid \
-        --out uavid_test.zip --patch-size 1152 1024 --tta flip
+        --out uavid_test.zip
+
+With --submission the inference flags default to the dataset's test rule
+(conf/inference/<dataset>.yaml), the one the training run's test uses.
 """
 
 import argparse
 import sys
 
 from lossd.data.submission import SUBMISSION_DATASETS
-from lossd.engine.cli import add_inference_arguments, inference_options_from_args
+from lossd.engine.cli import add_inference_arguments, dataset_inference, inference_options_from_args
 from lossd.engine.predict import FORMATS, Predictor, predict_paths, predict_submission
 from lossd.errors import LossdError
 
@@ -33,6 +37,10 @@ def _bands(text: str) -> list[int]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    first = argparse.ArgumentParser(add_help=False)
+    first.add_argument("--submission", choices=SUBMISSION_DATASETS, default=None)
+    submission = first.parse_known_args(argv)[0].submission
+    defaults = PREDICT_DEFAULTS if submission is None else dataset_inference(submission)
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -43,7 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--out", required=True, help="output folder (with --submission: the .zip to write)"
     )
-    add_inference_arguments(parser, PREDICT_DEFAULTS)
+    add_inference_arguments(parser, defaults)
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--precision", default="32", help="32 | bf16 | fp16 (CUDA) | auto")
     parser.add_argument(

@@ -25,6 +25,7 @@ from omegaconf.errors import MissingMandatoryValue
 
 from lossd.data.transforms import PillowScale, SmartCrop
 from lossd.engine.config import compose_config, register_resolvers
+from lossd.engine.evaluate import inference_options
 from lossd.engine.optim import build_optimizer
 from lossd.results.recipes import compose_cell, recipes_markdown, yaml_sources
 
@@ -44,7 +45,6 @@ GEOSEG: dict[str, dict[str, Any]] = {
         "scales": MS,
         "smart_crop": 0.75,
         "count_ignore": False,  # ignore_index=len(CLASSES)=7, the no-data label
-        "flip_copies": False,
         "hflip": True,
         "vflip": False,
         "rotate90": None,
@@ -54,7 +54,6 @@ GEOSEG: dict[str, dict[str, Any]] = {
         "scheduler": ("CosineAnnealingLR", {"T_max": 30, "eta_min": 1e-6}),
         "original": (["train", "val"], "val", "test", "mIoU", "last"),
         "submission": "loveda",
-        "tta": ("none", None, None, 4),  # loveda_test.py:49 default None
     },
     "uavid": {  # config/uavid/unetformer.py:13,15,17-20,26,28,46-47,49,72; uavid_dataset.py:23-39
         "epochs": 40,
@@ -64,7 +63,6 @@ GEOSEG: dict[str, dict[str, Any]] = {
         "scales": [1.0],
         "smart_crop": None,  # SmartCropV1 commented out: whole 1024² tiles
         "count_ignore": None,
-        "flip_copies": False,
         "hflip": True,
         "vflip": True,
         "rotate90": None,
@@ -74,7 +72,6 @@ GEOSEG: dict[str, dict[str, Any]] = {
         "scheduler": ("CosineAnnealingLR", {"T_max": 40, "eta_min": 0.0}),
         "original": (["train", "val"], "val", "test", "mIoU", "last"),
         "submission": "uavid",
-        "tta": ("flip", None, [1152, 1024], 2),  # inference_uavid.py:79-82 defaults
     },
     "potsdam": {  # config/potsdam/unetformer.py:9,11,13-16,20,22,24,42-46,68; potsdam_dataset.py
         "epochs": 45,
@@ -84,7 +81,6 @@ GEOSEG: dict[str, dict[str, Any]] = {
         "scales": MS,
         "smart_crop": 0.75,
         "count_ignore": False,
-        "flip_copies": True,  # tools/potsdam_patch_split.py --mode train: as is, hflip, vflip
         "hflip": False,  # get_training_transform: Normalize only
         "vflip": False,
         "rotate90": None,
@@ -94,7 +90,6 @@ GEOSEG: dict[str, dict[str, Any]] = {
         "scheduler": ("CosineAnnealingWarmRestarts", {"T_0": 15, "T_mult": 2, "eta_min": 0.0}),
         "original": ("train", "test", "test", "mF1", "best"),  # selects on the test tiles
         "submission": None,
-        "tta": ("none", None, None, 4),  # potsdam_test.py:57 default None
     },
 }
 
@@ -109,7 +104,6 @@ SFANET: dict[str, dict[str, Any]] = {
         "lr": (9e-3, 1e-3, 0.01),
         "scheduler": ("CosineAnnealingLR", {"T_max": 45, "eta_min": 1e-6}),
         "original": (["train", "val"], "val", "test", "mIoU", "best"),
-        "tta": ("hflip", MS, None, 4),  # README.md:190 -t "d4" = HorizontalFlip x Scale
     },
     "uavid": {  # config/uavid/sfanet.py:9,11,13-16,20-24,43-44,46,69; uavid_dataset.py:23-40
         **GEOSEG["uavid"],
@@ -119,7 +113,6 @@ SFANET: dict[str, dict[str, Any]] = {
         "lr": (9e-3, 1e-3, 0.01),
         "scheduler": ("CosineAnnealingLR", {"T_max": 45, "eta_min": 0.0}),
         "original": (["train", "val"], "val", "test", "mIoU", "best"),
-        "tta": ("flip", None, [1152, 1024], 2),  # README.md:199 -t "lr" -ph 1152 -pw 1024 -b 2
     },
     "potsdam": {  # config/potsdam/sfanet.py:9,11,13-16,22-26,45-49,71; potsdam_dataset.py:22-39
         **GEOSEG["potsdam"],
@@ -129,12 +122,16 @@ SFANET: dict[str, dict[str, Any]] = {
         "lr": (9e-3, 1e-3, 0.01),
         # README.md:109 puts the train(+val) tiles into the training folder
         "original": (["train", "val"], "test", "test", "mF1", "best"),
-        "tta": ("flip", None, None, 4),  # README.md:175 -t 'lr'
     },
 }
 
 
 def expected(dataset: str, model: str) -> dict[str, Any]:
+    if model == "abcnet":
+        # GeoSeg's layerwise_params {"backbone.*": ...} go through re.match on the parameter
+        # names (tools/utils.py:71-74); GeoSeg's ABCNet names its encoder cp.resnet.*
+        # (geoseg/models/ABCNet.py:169,290): no backbone lr, everything at 6e-4.
+        return {**GEOSEG[dataset], "lr": (6e-4, None, 0.01)}
     return (SFANET if model == "sfanet" else GEOSEG)[dataset]
 
 
@@ -165,7 +162,6 @@ def test_paper_cell_trains_with_the_original_recipe(paper, dataset: str, model: 
     assert cfg.dataset.batch_size == want["batch"]
     assert cfg.dataset.crop_size == transform.crop_size == want["crop"]
     assert cfg.dataset.train.mosaic_ratio == want["mosaic"]
-    assert bool(cfg.dataset.train.get("flip_copies", False)) is want["flip_copies"]
     assert list(transform.scales) == want["scales"]
     assert transform.smart_crop_max_ratio == want["smart_crop"]
     if want["smart_crop"] is not None:
@@ -199,15 +195,48 @@ def test_paper_cell_trains_with_the_original_recipe(paper, dataset: str, model: 
     assert (heldout.train_split, heldout.val_split, heldout.test_split) == ("train", "val", "test")
     assert (heldout.monitor, heldout.test_checkpoint) == (monitor, "best")
     assert cfg.test.submission == want["submission"]
-    tta, scales, patch, batch = want["tta"]
-    inference = cfg.test.inference
-    assert (inference.tta, _plain(inference.scales), _plain(inference.patch_size)) == (
-        tta,
-        scales,
-        patch,
-    )
-    assert inference.batch_size == batch
     assert cfg.loss.ignore_mode == "authors"  # qwqwqer233/Lossd lossd.py:162,177
+
+
+# One test-time rule per dataset, for every model: the test commands of the original READMEs
+# (GeoSeg README.md:255-274 @9453fe4; SFA-Net README.md:166-199 @3c442da), with the TTA that
+# each test script defines for its -t option (ttach adds the identity scale/rotation):
+# (tta, scales, rotations, patch_size, batch_size, pad, passes).
+TEST_RULE: dict[str, tuple[Any, ...]] = {
+    # loveda_test.py -t 'd4': HorizontalFlip x Scale([0.75, 1.0, 1.25, 1.5]) (:73-80)
+    "loveda": ("hflip", MS, None, None, 4, "none", 8),
+    # inference_uavid.py -t 'lr' -ph 1152 -pw 1024 -b 2: whole frames padded top/left (:97-109)
+    "uavid": ("flip", None, None, [1152, 1024], 2, "top_left", 4),
+    # potsdam_test.py -t 'lr': HorizontalFlip x VerticalFlip (:75-82)
+    "potsdam": ("flip", None, None, None, 4, "none", 4),
+    # lossd's synthetic set: whole tiles, no TTA
+    "synthetic": ("none", None, None, None, 4, "none", 1),
+}
+
+
+def _rule(cfg: DictConfig) -> tuple[Any, ...]:
+    node = cfg.test.inference
+    options = inference_options(_plain(node))
+    return (
+        node.tta,
+        _plain(node.scales),
+        _plain(node.rotations),
+        _plain(node.patch_size),
+        node.batch_size,
+        node.pad,
+        options.passes,
+    )
+
+
+@pytest.mark.parametrize(("dataset", "model"), CELLS)
+def test_every_paper_cell_tests_with_its_datasets_rule(paper, dataset: str, model: str) -> None:
+    assert _rule(paper[dataset, model]) == TEST_RULE[dataset]
+    heldout = _compose(f"dataset={dataset}", f"model={model}")
+    assert _rule(heldout) == TEST_RULE[dataset]
+
+
+def test_the_main_job_tests_with_the_synthetic_rule() -> None:
+    assert _rule(_compose()) == TEST_RULE["synthetic"]
 
 
 @pytest.mark.parametrize(("dataset", "model"), CELLS)
@@ -257,13 +286,19 @@ def test_paper_cell_builds_its_augmentation_and_optimiser(paper, dataset: str, m
         net, instantiate(cfg.optimizer), cfg.model.backbone_lr, cfg.model.no_bias_decay
     )
     groups = {g["name"]: g for g in optimizer.param_groups}
-    assert set(groups) == {"backbone", "backbone_no_decay", "head", "head_no_decay"}
     lr, backbone_lr, weight_decay = want["lr"]
-    assert groups["backbone"]["lr"] == pytest.approx(backbone_lr)
+    if backbone_lr is None:  # one group at lr for every parameter (ABCNet)
+        assert set(groups) == {"all", "all_no_decay"}
+        groups["head"], groups["head_no_decay"] = groups["all"], groups["all_no_decay"]
+    else:
+        assert set(groups) == {"backbone", "backbone_no_decay", "head", "head_no_decay"}
+        assert groups["backbone"]["lr"] == pytest.approx(backbone_lr)
     assert groups["head"]["lr"] == pytest.approx(lr)
     assert groups["head"]["weight_decay"] == pytest.approx(weight_decay)
     assert groups["head_no_decay"]["weight_decay"] == 0.0
     assert groups["head"]["lookahead_k"] == 5 and groups["head"]["lookahead_alpha"] == 0.5
+    # GeoSeg tools/utils.py:142-148 and catalyst 20.09 lookahead.py:61-67 sync after step 1
+    assert groups["head"]["lookahead_phase"] == "geoseg"
     scheduler = instantiate(cfg.scheduler)(optimizer)
     assert type(scheduler).__name__ == want["scheduler"][0]
     net(torch.zeros(1, 3, 2, 2)).sum().backward()

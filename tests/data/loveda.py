@@ -1,4 +1,4 @@
-"""Fake LoveDA download in the official layout, names and encoding (datasets.md §1).
+"""Fake LoveDA download in the official layout, names and encoding (docs/datasets.md §1).
 
 ``{Train,Val,Test}/{Urban,Rural}/images_png/<id>.png`` (3-channel PNG) and, for Train and Val,
 ``masks_png/<id>.png`` (single-channel PNG, raw values 0 = no-data, 1..7 = classes). Ids come

@@ -1,4 +1,4 @@
-"""Fake ISPRS Potsdam download in the official names and encodings (datasets.md §3).
+"""Fake ISPRS Potsdam download in the official names and encodings (docs/datasets.md §3).
 
 Tiles ``top_potsdam_<r>_<c>_{RGB,IRRG,RGBIR}.tif`` as georeferenced GeoTIFFs (EPSG:32633,
 0.05 m pixels, neighbouring tiles touching like the real grid), 3-band colour labels
@@ -79,10 +79,26 @@ def write_tif(path: Path, array: np.ndarray, transform: Affine | None = None) ->
             dst.write(np.moveaxis(array, -1, 0))
 
 
+OFFICIAL_COLOURS: tuple[tuple[int, int, int], ...] = (
+    (255, 255, 255),  # impervious surfaces
+    (0, 0, 255),  # building
+    (0, 255, 255),  # low vegetation
+    (0, 255, 0),  # tree
+    (255, 255, 0),  # car
+    (255, 0, 0),  # clutter/background
+)
+"""The label colours of the ISPRS 2D Semantic Labeling Contest in GeoSeg's class order, written
+here from the sources, not from the code under test: torchgeo @7ea0616
+torchgeo/datasets/potsdam.py:107-122 (``classes`` and ``colormap``, clutter first) and GeoSeg
+@9453fe4 tools/potsdam_patch_split.py:29-34 (the same colours in BGR order); the eroded boundary
+of ``_noBoundary`` files is black (GeoSeg :35, docs/datasets.md §3)."""
+BOUNDARY_COLOUR = (0, 0, 0)
+
+
 def colour(classes: np.ndarray) -> np.ndarray:
     table = np.zeros((256, 3), dtype=np.uint8)
-    table[: len(potsdam.PALETTE)] = potsdam.PALETTE
-    table[255] = potsdam.IGNORE_COLOUR
+    table[: len(OFFICIAL_COLOURS)] = OFFICIAL_COLOURS
+    table[255] = BOUNDARY_COLOUR
     return table[classes]
 
 

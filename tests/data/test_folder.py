@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import albumentations as A
@@ -9,7 +10,7 @@ from PIL import Image
 from lossd.data import SegmentationFolder, get_info
 from lossd.data.transforms import train_transform
 from lossd.errors import DataFormatError, DatasetNotFoundError, InvalidOptionError
-from lossd.io import read_image, read_mask, write_mask
+from lossd.io import read_mask, write_mask
 from tests.conftest import write_prepared_split
 
 
@@ -116,43 +117,122 @@ def test_mosaic_keeps_size_and_mixes_sources(root: Path) -> None:
         SegmentationFolder(root, "train", "potsdam", mosaic_ratio=1.5)
 
 
+def write_position_coded_split(root: Path, count: int, size: int) -> None:
+    """Images whose pixels say where they come from: R = row, G = column, B = sample."""
+    rows, cols = np.mgrid[0:size, 0:size]
+    for index in range(count):
+        image = np.stack([rows, cols, np.full_like(rows, index)], axis=-1).astype(np.uint8)
+        name = f"pos{index:03d}_0_0.png"
+        (root / "train" / "images").mkdir(parents=True, exist_ok=True)
+        (root / "train" / "masks").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(root / "train" / "images" / name)
+        write_mask(root / "train" / "masks" / name, np.zeros((size, size), np.uint8))
+
+
+def seam(line: np.ndarray) -> int:
+    """First index along a [3, n] line of position codes where one window ends."""
+    for i in range(1, line.shape[1]):
+        step = line[:, i] - line[:, i - 1]
+        if not (np.count_nonzero(step) == 1 and step.sum() == 1 and step[2] == 0):
+            return i
+    return line.shape[1]
+
+
+def test_mosaic_quadrants_are_random_crops_as_geoseg_draws_them(tmp_path: Path) -> None:
+    """GeoSeg potsdam_dataset.py:117-152: centre in [w//4, w - w//4]; each quadrant, A too,
+    a random crop of its size from its own sample (A from the sample itself)."""
+    size = 32
+    write_position_coded_split(tmp_path, 6, size)
+    offsets_a, centres = set(), set()
+    for seed in range(12):
+        data = SegmentationFolder(
+            tmp_path, "train", "potsdam", transform=A.Compose([]), mosaic_ratio=1.0, seed=seed
+        )
+        index = seed % 6
+        image = data[index]["image"].numpy().astype(int)  # [3, H, W]: row, col, sample
+        cy, cx = seam(image[:, :, 0]), seam(image[:, 0, :])
+        assert size // 4 <= cy <= size - size // 4 and size // 4 <= cx <= size - size // 4
+        # quadrant A: one contiguous window of the sample itself
+        quadrant = image[:, :cy, :cx]
+        assert (quadrant[2] == index).all()
+        sy, sx = int(quadrant[0, 0, 0]), int(quadrant[1, 0, 0])
+        assert np.array_equal(quadrant[0], sy + np.arange(cy)[:, None] + 0 * quadrant[0])
+        assert np.array_equal(quadrant[1], sx + np.arange(cx)[None, :] + 0 * quadrant[1])
+        assert 0 <= sy <= size - cy and 0 <= sx <= size - cx
+        # the other quadrants are contiguous windows of one sample each
+        for y0, y1, x0, x1 in ((0, cy, cx, size), (cy, size, 0, cx), (cy, size, cx, size)):
+            part = image[:, y0:y1, x0:x1]
+            if part.size == 0:
+                continue
+            assert (part[2] == part[2, 0, 0]).all()
+            assert np.array_equal(
+                part[0] - part[0, 0, 0], np.arange(y1 - y0)[:, None] + 0 * part[0]
+            )
+        offsets_a.add((sy, sx))
+        centres.add((cy, cx))
+    assert len(offsets_a) > 3 and len(centres) > 3  # quadrant A moves with the seed
+
+
 def test_unknown_dataset_lists_the_known_ones() -> None:
     with pytest.raises(InvalidOptionError, match="potsdam"):
         get_info("vaihingen2")
 
 
-def test_flip_copies_serve_each_patch_three_times_flipped_before_augmentation(
-    root: Path,
-) -> None:
-    plain = SegmentationFolder(root, "train", "potsdam", transform=A.Compose([]))
-    data = SegmentationFolder(
-        root, "train", "potsdam", transform=A.Compose([]), flip_copies=True, mosaic_ratio=0.0
-    )
-    assert len(plain) == 5 and len(data) == 15
-    epoch = [data[i] for i in range(len(data))]
-    names = [sample["name"] for sample in epoch]
-    assert len(set(names)) == 15
-    for i, stem in enumerate(f"img{j:03d}_0_0" for j in range(5)):
-        assert names[3 * i : 3 * i + 3] == [stem, f"{stem}+hflip", f"{stem}+vflip"]
-        image = read_image(root / "train" / "images" / f"{stem}.png")
-        mask = read_mask(root / "train" / "masks" / f"{stem}.png")
-        # The original's flips: PIL FLIP_LEFT_RIGHT and FLIP_TOP_BOTTOM (torchvision hflip/vflip).
-        expected = [
-            mask,
-            np.asarray(Image.fromarray(mask).transpose(Image.Transpose.FLIP_LEFT_RIGHT)),
-            np.asarray(Image.fromarray(mask).transpose(Image.Transpose.FLIP_TOP_BOTTOM)),
-        ]
-        assert np.array_equal(expected[1], mask[:, ::-1]) and not np.array_equal(expected[1], mask)
-        for k in range(3):
-            sample = epoch[3 * i + k]
-            assert np.array_equal(sample["mask"].numpy(), expected[k])
-        flipped = epoch[3 * i + 1]["image"].numpy().transpose(1, 2, 0)
-        assert np.array_equal(flipped, image[:, ::-1].astype(np.float32))
-    # Flip first, then augment: cropping the top-left corner of the left-right copy gives the
-    # mirrored top-right corner of the patch (cropping first would mirror the top-left one).
+def write_padded_meta(root: Path, split: str, dataset: str = "potsdam") -> None:
+    """meta.json of GeoSeg-style patches: img000 starts 5 rows and 7 columns above/left of its
+    source (top/left padding), img001 is fully inside, img002 is padded at the bottom/right."""
+    patches = [
+        {"name": "img000_0_0", "row": -5, "col": -7, "height": 27, "width": 25, "files": {}},
+        {"name": "img001_0_0", "row": 0, "col": 0, "height": 32, "width": 32, "files": {}},
+        {"name": "img002_0_0", "row": 40, "col": 40, "height": 30, "width": 31, "files": {}},
+    ]
+    meta = {"dataset": dataset, "split": split, "preparation_version": 2,
+            "sources": [{"stem": "img", "patches": patches}]}  # fmt: skip
+    (root / split / "meta.json").write_text(json.dumps(meta))
+
+
+def test_padding_label_relabels_the_padding_before_augmentation(root: Path) -> None:
+    write_padded_meta(root, "train")
+    raw = read_mask(root / "train" / "masks" / "img000_0_0.png")
+    kept = SegmentationFolder(root, "train", "potsdam", transform=A.Compose([]))
+    assert np.array_equal(kept[0]["mask"].numpy(), raw)  # heldout: the file as it is
+    data = SegmentationFolder(root, "train", "potsdam", transform=A.Compose([]), padding_label=0)
+    mask = data[0]["mask"].numpy()
+    # by hand: rows 0-4 and columns 0-6 are padding (class 0), the rest is the file
+    expected = raw.copy()
+    expected[:5, :] = 0
+    expected[:, :7] = 0
+    assert np.array_equal(mask, expected)
+    assert data.source_box("img000_0_0") == (5, 32, 7, 32)
+    assert np.array_equal(data[1]["mask"].numpy(), read_mask(root / "train/masks/img001_0_0.png"))
+    bottom = data[2]["mask"].numpy()  # 30 source rows, 31 columns: the rest is padding
+    assert (bottom[30:] == 0).all() and (bottom[:, 31:] == 0).all()
+    raw2 = read_mask(root / "train" / "masks" / "img002_0_0.png")
+    assert np.array_equal(bottom[:30, :31], raw2[:30, :31])
+    # before the augmentation: a crop of the top-left corner is all padding
     corner = SegmentationFolder(
-        root, "train", "potsdam", transform=A.Compose([A.Crop(0, 0, 8, 8)]), flip_copies=True
+        root, "train", "potsdam", transform=A.Compose([A.Crop(0, 0, 5, 7)]), padding_label=3
     )
-    mask = read_mask(root / "train" / "masks" / "img000_0_0.png")
-    assert np.array_equal(corner[1]["mask"].numpy(), mask[:8, -8:][:, ::-1])
-    assert np.array_equal(corner[2]["mask"].numpy(), mask[-8:, :8][::-1])
+    assert (corner[0]["mask"] == 3).all()
+
+
+def test_padding_label_needs_meta_and_a_class(root: Path) -> None:
+    with pytest.raises(DataFormatError, match=r"meta\.json"):
+        SegmentationFolder(root, "train", "potsdam", padding_label=0)
+    write_padded_meta(root, "train")
+    with pytest.raises(InvalidOptionError, match="padding_label=6"):
+        SegmentationFolder(root, "train", "potsdam", padding_label=6)
+
+
+def test_a_split_of_an_older_preparation_is_refused_with_the_command(root: Path) -> None:
+    write_padded_meta(root, "train")
+    meta = json.loads((root / "train" / "meta.json").read_text())
+    meta.update(preparation_version=1, src="/raw/potsdam")
+    (root / "train" / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(DataFormatError, match="version 1") as info:
+        SegmentationFolder(root, "train", "potsdam")
+    assert "prepare_data.py potsdam --src /raw/potsdam" in str(info.value)
+    # the same folder declared as another dataset's is not judged by Potsdam's versions
+    meta["dataset"] = "loveda"
+    (root / "train" / "meta.json").write_text(json.dumps(meta))
+    SegmentationFolder(root, "train", "potsdam")

@@ -19,7 +19,7 @@ from tests.data.loveda import write_loveda
 
 
 def expected_indices(raw: np.ndarray) -> np.ndarray:
-    """Naive reference: raw 0 (no-data) -> 255, raw k -> k - 1 (datasets.md §1)."""
+    """Naive reference: raw 0 (no-data) -> 255, raw k -> k - 1 (docs/datasets.md §1)."""
     out = raw.astype(int) - 1
     out[raw == 0] = 255
     return out.astype(np.uint8)

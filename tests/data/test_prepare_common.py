@@ -8,7 +8,13 @@ import pytest
 from lossd.data import loveda, potsdam, uavid
 from lossd.data._labels import decode_colours, encode_colours
 from lossd.data.prepare import check_prepared, parse_patch_name, patch_grid, patch_name
-from lossd.data.prepare._grid import cut_patch, pad_patch, patch_options, region_grid
+from lossd.data.prepare._grid import (
+    cut_patch,
+    pad_patch,
+    padded_region,
+    patch_options,
+    region_grid,
+)
 from lossd.data.prepare._outputs import PatchOutputs
 from lossd.errors import DataFormatError, DatasetNotFoundError, InvalidOptionError
 from scripts.prepare_data import main
@@ -86,9 +92,32 @@ def test_region_grid_skips_pure_padding_and_pads_a_short_source_on_top():
     # 10×12 source, region 8×16: the patch column at -4 is pure padding and is skipped
     windows = region_grid(10, 12, (8, 16), (4, 4), (4, 4))
     assert [(w.row, w.col) for w in windows] == [(r, c) for r in (2, 6) for c in (0, 4, 8)]
-    # a region taller than the source: the first patch has 3 padding rows on top
+    # a region taller than the source: the first patch has 3 padding rows on top; a patch
+    # that would pass the region's bottom edge is not cut (GeoSeg keeps full tiles only)
     windows = region_grid(3, 4, (6, 4), (4, 4), (4, 4))
-    assert [(w.row, w.col, w.height, w.width) for w in windows] == [(-3, 0, 1, 4), (1, 0, 2, 4)]
+    assert [(w.row, w.col, w.height, w.width) for w in windows] == [(-3, 0, 1, 4)]
+    windows = region_grid(3, 4, (8, 4), (4, 4), (4, 4))
+    assert [(w.row, w.col, w.height, w.width) for w in windows] == [(-1, 0, 3, 4)]
+
+
+@pytest.mark.parametrize(
+    ("length", "patch", "stride", "starts"),
+    [
+        # GeoSeg: pad to the next multiple of the patch at the top, then range(0, padded,
+        # stride) keeping full tiles (tools/potsdam_patch_split.py:58-63, 204-211)
+        (6000, 1024, 1024, [-144 + 1024 * k for k in range(6)]),
+        (94, 16, 16, [-2 + 16 * k for k in range(6)]),
+        (2494, 1024, 512, [-578, -66, 446, 958, 1470]),  # Vaihingen-like, stride 512
+        (2048, 1024, 1024, [0, 1024]),  # a multiple: no padding
+    ],
+)
+def test_padded_region_grid_is_geoseg_isprs_geometry(length, patch, stride, starts):
+    region = padded_region(length, length, (patch, patch))
+    assert region[0] == -(-length // patch) * patch
+    windows = region_grid(length, length, region, (patch, patch), (stride, stride))
+    assert sorted({w.row for w in windows}) == starts
+    first = windows[0]
+    assert first.height == min(patch + starts[0], length) and first.col == starts[0]
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -40,28 +40,14 @@ def stitch_region(split_dir, source, folder, rows, cols, channels=None):
     return canvas
 
 
-def stitch_whole(split_dir, source, folder, channels=None):
-    shape = (source["height"], source["width"]) + ((channels,) if channels else ())
-    canvas = np.full(shape, 77, np.uint8)
-    for patch in source["patches"]:
-        name = patch["name"]
-        data = (read_image if channels else read_mask)(split_dir / folder / f"{name}.png")
-        assert data.shape[:2] == (PATCH, PATCH)
-        r, c, h, w = patch["row"], patch["col"], patch["height"], patch["width"]
-        assert (data[h:] == (0 if channels else 255)).all()  # bottom padding
-        assert (data[:, w:] == (0 if channels else 255)).all()  # right padding
-        canvas[r : r + h, c : c + w] = data[:h, :w]
-    return canvas
-
-
 def test_train_val_keep_the_bottom_region_and_test_stays_whole(fake, tmp_path):
     dst = tmp_path / "out"
     summary = prepare_uavid(fake.root, dst, patch_size=PATCH, region=REGION, progress=False)
-    # train/val: 2×4 tiles per frame (GeoSeg's 8 of 1024²); test: 3×4 covering the frame
-    assert {s: summary[s].patches for s in summary} == {"train": 24, "val": 16, "test": 24}
+    # train/val: 2×4 tiles per frame (GeoSeg's 8 of 1024²); test: each frame whole
+    assert {s: summary[s].patches for s in summary} == {"train": 24, "val": 16, "test": 2}
     for split in ("train", "val"):
         meta = json.loads((dst / split / "meta.json").read_text())
-        assert meta["preparation_version"] == 2 and meta["options"]["region"] == [128, 256]
+        assert meta["preparation_version"] == 3 and meta["options"]["region"] == [128, 256]
         assert [s["stem"] for s in meta["sources"]] == fake.stems(split)
         for source in meta["sources"]:
             stem = source["stem"]
@@ -80,12 +66,13 @@ def test_train_val_keep_the_bottom_region_and_test_stays_whole(fake, tmp_path):
     assert (dst / "train" / "images" / "seq1_000000_7_-16.png").is_file()
     assert (dst / "train" / "masks" / "seq1_000100_71_176.png").is_file()
     meta = json.loads((dst / "test" / "meta.json").read_text())
-    assert "region" not in meta["options"]  # the test split is cut as before
+    assert meta["options"]["patch_size"] is None  # whole frames, for GeoSeg's test windows
     for source in meta["sources"]:
-        assert [p["row"] for p in source["patches"]][::4] == [0, 64, 128]
-        widths = [p["width"] for p in source["patches"][:4]]
-        assert widths == ([64, 64, 64, 48] if source["width"] == 240 else [64] * 4)
-        image = stitch_whole(dst / "test", source, "images", 3)
+        (patch,) = source["patches"]
+        assert patch["name"] == f"{source['stem']}_0_0"
+        assert (patch["row"], patch["col"]) == (0, 0)
+        assert (patch["height"], patch["width"]) == fake.images[source["stem"]].shape[:2]
+        image = read_image(dst / "test" / "images" / f"{patch['name']}.png")
         assert np.array_equal(image, fake.images[source["stem"]])
     assert not (dst / "test" / "masks").exists()
     assert meta["sources"][0]["files"]["image"] == f"{RELEASE}/uavid_test/seq21/Images/000000.png"
@@ -139,28 +126,32 @@ def test_overlapping_stride_patches_agree(fake, tmp_path):
     source = meta["sources"][0]
     rows = sorted({p["row"] for p in source["patches"]})
     cols = sorted({p["col"] for p in source["patches"]})
-    assert rows == [7, 47, 87] and cols == [0, 50, 100, 150, 200]  # 128×256 region of 135×256
+    # 128×256 region of 135×256; only whole patches, as GeoSeg's range(0, n, stride) with its
+    # full-size check (tools/uavid_patch_split.py:136-143): column 200 would pass column 255
+    assert rows == [7, 47, 87] and cols == [0, 50, 100, 150]
     frame = fake.classes[source["stem"]]
     for patch in source["patches"]:
         mask = read_mask(dst / "val" / "masks" / f"{patch['name']}.png")
         r, c, h, w = patch["row"], patch["col"], patch["height"], patch["width"]
-        assert np.array_equal(mask[:h, :w], frame[r : r + h, c : c + w])
-        assert (mask[:, w:] == 255).all()  # right padding past column 255
+        assert (h, w) == (48, 64)
+        assert np.array_equal(mask, frame[r : r + h, c : c + w])
 
 
 def test_old_preparation_is_refused_with_the_command_to_redo_it(fake, tmp_path):
     dst = tmp_path / "out"
     prepare_uavid(fake.root, dst, patch_size=PATCH, region=REGION, progress=False)
-    for split in ("train", "test"):  # as lossd's preparation version 1 wrote them
+    for split, version in (("train", None), ("val", 2), ("test", 2)):  # lossd's versions 1, 2
         path = dst / split / "meta.json"
         meta = json.loads(path.read_text())
-        del meta["preparation_version"]
-        meta["options"].pop("region", None)
+        if version is None:
+            del meta["preparation_version"]
+        else:
+            meta["preparation_version"] = version
         path.write_text(json.dumps(meta))
     message = (
-        r"UAVid train patches of preparation version 1.*12 tiles.*version 2 cuts 8 tiles per "
-        r"frame from the bottom 2048 rows.*python scripts/prepare_data\.py uavid --src .*raw "
-        rf"--dst {re.escape(str(dst))} --splits train"
+        r"UAVid train patches of preparation version 1; this lossd reads version 2 or newer "
+        r"\(version 2 cuts train and val as GeoSeg's.*12 over the whole frame.*python "
+        rf"scripts/prepare_data\.py uavid --src .*raw --dst {re.escape(str(dst))} --splits train"
     )
     with pytest.raises(OutputExistsError, match=message):
         prepare_uavid(fake.root, dst, patch_size=PATCH, region=REGION, progress=False)
@@ -168,11 +159,11 @@ def test_old_preparation_is_refused_with_the_command_to_redo_it(fake, tmp_path):
         SegmentationFolder(dst, ["val", "train"], "uavid")
     with pytest.raises(DataFormatError, match=message):  # --check says so too
         check_prepared(dst, ["train"])
-    assert check_prepared(dst, ["val", "test"])["val"] == 16
+    # version 2 cut the test frames into patches: refused; its val split is still read
+    with pytest.raises(DataFormatError, match="test patches of preparation version 2"):
+        SegmentationFolder(dst, "test", "uavid", require_masks=False)
+    assert check_prepared(dst, ["val"])["val"] == 16
     assert len(SegmentationFolder(dst, "val", "uavid")) == 16
-    assert len(SegmentationFolder(dst, "test", "uavid", require_masks=False)) == 24
-    summary = prepare_uavid(fake.root, dst, splits=["test"], patch_size=PATCH, progress=False)
-    assert summary["test"].files_written == 0  # a version-1 test split is still valid
 
 
 def test_colour_decoding_matches_the_documented_order():

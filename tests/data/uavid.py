@@ -1,4 +1,4 @@
-"""Fake UAVid image release in the official layout, names and encoding (datasets.md §2).
+"""Fake UAVid image release in the official layout, names and encoding (docs/datasets.md §2).
 
 ``uavid_v1.5_official_release_image/uavid_{train,val,test}/seqN/Images/<frame>.png`` with
 ``Labels/<frame>.png`` colour labels for train and val. Frames have both real aspect ratios,

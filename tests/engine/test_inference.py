@@ -12,6 +12,7 @@ from lossd.engine.inference import (
     InferenceOptions,
     WindowGrid,
     blend_weights,
+    pad_top_left,
     predict_logits,
     sliding_window_logits,
     stream_logits,
@@ -254,3 +255,44 @@ def test_options_record_the_resolved_scales() -> None:
     record = InferenceOptions(patch_size=512, overlap=0.25, tta="flip").to_dict()
     assert record["patch_size"] == [512, 512] and record["scales"] == [1.0]
     assert record["passes"] == 4
+
+
+def test_padded_tiling_needs_whole_windows_and_pads_the_top_left() -> None:
+    with pytest.raises(InvalidOptionError, match="needs patch_size"):
+        InferenceOptions(pad="top_left")
+    with pytest.raises(InvalidOptionError, match="overlap 0"):
+        InferenceOptions(pad="top_left", patch_size=8, overlap=0.25)
+    with pytest.raises(InvalidOptionError, match="pad='bottom'"):
+        InferenceOptions(pad="bottom", patch_size=8)  # type: ignore[arg-type]
+    image = torch.arange(2 * 5 * 7, dtype=torch.float32).view(1, 2, 5, 7)
+    padded = pad_top_left(image, (4, 3), (-1.0, -2.0))
+    # by hand: 5 -> 8 rows (3 on top), 7 -> 9 columns (2 on the left), per-band fill
+    assert padded.shape == (1, 2, 8, 9)
+    assert torch.equal(padded[..., 3:, 2:], image)
+    assert (padded[0, 0, :3] == -1).all() and (padded[0, 1, :, :2] == -2).all()
+
+    # each pixel of the padded tiling gets its own window's logits, cropped back bottom-right
+    def model(x: torch.Tensor) -> torch.Tensor:
+        return x[:, :1] + x.shape[-1] * 100  # depends on the window it sees
+
+    out = predict_logits(model, image, patch_size=(4, 3), pad="top_left", pad_value=(-1.0, -2.0))
+    assert torch.equal(out, image[:, :1] + 300)
+
+
+def test_rotation_passes_are_undone_and_counted_as_ttach_does() -> None:
+    """ttach Rotate90(angles=[90]) adds the identity 0 and undoes each pass: a pointwise
+    network gives its own logits back through h x v x {0, 90} (8 passes, non-square image)."""
+    torch.manual_seed(0)
+    pointwise = nn.Conv2d(3, 4, 1)
+    image = torch.randn(2, 3, 12, 20)
+    with torch.no_grad():
+        out = tta_logits(pointwise, image, "flip", rotations=[90])
+        torch.testing.assert_close(out, pointwise(image), rtol=0, atol=1e-6)
+    options = InferenceOptions(tta="d4", rotations=(90,), scales=(0.5, 0.75, 1.0, 1.25, 1.5))
+    assert options.passes == 2 * 2 * 2 * 5  # GeoSeg vaihingen_test.py 'd4': 40 passes
+    first = options.tta_passes[:3]
+    assert [(p.hflip, p.vflip, p.angle, p.scale) for p in first] == [
+        (False, False, 0, 0.5), (False, False, 0, 0.75), (False, False, 0, 1.0)
+    ]  # fmt: skip  # ttach's itertools.product order: the last transform varies fastest
+    with pytest.raises(InvalidOptionError, match="multiples of 90"):
+        InferenceOptions(rotations=(45,))

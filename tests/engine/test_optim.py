@@ -183,3 +183,74 @@ def test_config_defaults_and_geoseg_overrides(make_cfg, overrides, k, no_bias_de
     assert decay == {"weight": wd, "bias": 0.0 if no_bias_decay else wd}
     # AdamW with a constant gradient moves about lr per step: the syncs show where k is.
     assert moved_back(trajectory(optimizer, net.weight, 4 * k)) == [2 * k, 3 * k, 4 * k]
+
+
+def test_lookahead_geoseg_phase_k2_against_a_hand_written_sequence() -> None:
+    """GeoSeg's Lookahead (tools/utils.py:142-148): update when ``counter == 0``, then count.
+
+    SGD lr 1 with gradient 1 moves the fast weight by -1 per step; alpha 0.5, k 2. By hand:
+    step 1: fast -1, counter 0 -> slow stored (-1), fast = slow = -1;
+    step 2: fast -2 (counter 1 -> 2 -> 0);
+    step 3: fast -3, counter 0 -> slow = -1 + 0.5 (-3 + 1) = -2, fast = -2;
+    step 4: fast -3; step 5: fast -4 -> slow = -2 + 0.5 (-4 + 2) = -3, fast = -3;
+    step 6: fast -4; step 7: fast -5 -> slow = -3 + 0.5 (-5 + 3) = -4, fast = -4.
+    """
+    weight = nn.Parameter(torch.zeros(1))
+    base = functools.partial(torch.optim.SGD, lr=1.0)
+    optimizer = lookahead([{"params": [weight]}], base, alpha=0.5, k=2, phase="geoseg")
+    fast = trajectory(optimizer, weight, 7)
+    assert fast == [-1.0, -2.0, -2.0, -3.0, -3.0, -4.0, -4.0]
+    slow = optimizer._base_optimizer.state[weight]["lookahead_slow_buff"]
+    assert float(slow) == -4.0
+
+
+def test_lookahead_timm_phase_k2_against_a_hand_written_sequence() -> None:
+    """timm's phase: step 2 stores (-2), step 4: -2 + 0.5 (-4 + 2) = -3, step 6: -4."""
+    weight = nn.Parameter(torch.zeros(1))
+    base = functools.partial(torch.optim.SGD, lr=1.0)
+    optimizer = lookahead([{"params": [weight]}], base, alpha=0.5, k=2, phase="timm")
+    assert trajectory(optimizer, weight, 6) == [-1.0, -2.0, -3.0, -3.0, -4.0, -4.0]
+
+
+def test_lookahead_timm_phase_equals_timms_own_wrapper() -> None:
+    """The main job's phase is timm's Lookahead itself: the same weights, step for step."""
+    from timm.optim.lookahead import Lookahead as TimmLookahead
+
+    torch.manual_seed(0)
+    net_a = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Conv2d(4, 2, 1))
+    net_b = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Conv2d(4, 2, 1))
+    net_b.load_state_dict(net_a.state_dict())
+    ours = lookahead(
+        [{"params": list(net_a.parameters())}],
+        functools.partial(torch.optim.AdamW, lr=0.01),
+        alpha=0.5,
+        k=3,
+        phase="timm",
+    )
+    theirs = TimmLookahead(torch.optim.AdamW(net_b.parameters(), lr=0.01), alpha=0.5, k=3)
+    inputs = torch.randn(4, 3, 8, 8)
+    for _ in range(10):
+        for net, optimizer in ((net_a, ours), (net_b, theirs)):
+            optimizer.zero_grad()
+            net(inputs).square().mean().backward()
+            optimizer.step()
+    for a, b in zip(net_a.parameters(), net_b.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_lookahead_phase_survives_a_state_dict_round_trip() -> None:
+    weight = nn.Parameter(torch.zeros(1))
+    base = functools.partial(torch.optim.SGD, lr=1.0)
+    first = lookahead([{"params": [weight]}], base, alpha=0.5, k=2, phase="geoseg")
+    trajectory(first, weight, 3)
+    resumed = lookahead([{"params": [weight]}], base, alpha=0.5, k=2, phase="timm")
+    resumed.load_state_dict(first.state_dict())
+    assert {g["lookahead_phase"] for g in resumed.param_groups} == {"geoseg"}
+    assert trajectory(resumed, weight, 2) == [-3.0, -3.0]  # steps 4, 5 of the geoseg sequence
+
+
+def test_lookahead_rejects_an_unknown_phase() -> None:
+    with pytest.raises(InvalidOptionError, match="phase='catalyst'"):
+        lookahead(
+            [{"params": [nn.Parameter(torch.zeros(1))]}], torch.optim.SGD, k=2, phase="catalyst"
+        )

@@ -222,3 +222,15 @@ def test_cli_predicts_a_geotiff_and_refuses_to_overwrite(tmp_path, checkpoint) -
     assert again.returncode == 1
     assert again.stderr.strip().splitlines()[-1].startswith("error: output ")
     assert "--overwrite" in again.stderr
+
+
+def test_geoseg_padded_tiling_is_refused_for_a_raster_read_by_windows(tmp_path, checkpoint) -> None:
+    _geotiff(tmp_path / "tile.tif", 40, 50)
+    options = InferenceOptions(patch_size=(32, 32), pad="top_left", blend="uniform")
+    padded = Predictor.from_checkpoint(checkpoint, options, "cpu", progress=False)
+    with pytest.raises(InvalidOptionError, match=r"pad='top_left'.*not to rasters"):
+        predict_paths(padded, [tmp_path / "tile.tif"], tmp_path / "out")
+    # a PNG is held whole: the padded tiling applies
+    write_image(tmp_path / "photo.png", read_image(tmp_path / "tile.tif"))
+    written = predict_paths(padded, [tmp_path / "photo.png"], tmp_path / "png", ["indices"])
+    assert read_mask(written[0]).shape == (40, 50)

@@ -37,7 +37,7 @@ def test_equals_torch_label_smoothing_on_valid_pixels():
 
 
 def test_geoseg_value_is_this_value_times_valid_fraction():
-    # GeoSeg zeroes ignored terms and averages over all pixels (reference.md, last paragraph).
+    # GeoSeg zeroes ignored terms and averages over all pixels (docs/reference.md, last paragraph).
     logits, target = random_case(seed=3, ignore_fraction=0.4)
     valid = target != IGNORE
     per_pixel_sum = naive_soft_ce(logits, target, 0.05, IGNORE, "sum")

@@ -1,14 +1,16 @@
 """The Dataset shared by every prepared dataset and by the synthetic one.
 
-Prepared layout (design.md, Layout and Conventions)::
+Prepared layout (docs/design.md, Layout and Conventions)::
 
     <root>/<split>/images/<stem>.<ext>     8-bit image (PNG, or GeoTIFF for Potsdam)
     <root>/<split>/masks/<stem>.png        uint8 class indices 0..C-1, 255 = ignore
 
 with ``<stem> = <source-stem>_<row>_<col>``. Images and masks are paired by stem.
 
-``flip_copies=True`` reproduces GeoSeg's Potsdam training set, which holds every patch three
-times (as is, flipped left-right, flipped top-bottom), on the fly instead of on disk.
+``padding_label`` gives the padding of padded patches (GeoSeg's ISPRS tiles, padded at the
+top/left; known from the split's ``meta.json``) a class instead of the ignore value: the
+``original`` protocol's reproduction of GeoSeg, which labels it impervious surfaces
+(docs/datasets.md §3 Padding).
 """
 
 import zlib
@@ -23,21 +25,23 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from lossd.data.info import DatasetInfo
+from lossd.data.prepared import META_FILE, Box, read_meta, source_boxes, stale_reason
 from lossd.data.registry import get_info
 from lossd.data.transforms import eval_transform
 from lossd.errors import DataFormatError, DatasetNotFoundError, InvalidOptionError
 from lossd.io import read_image, read_mask
 
-__all__ = ["FLIP_COPIES", "SegmentationFolder"]
+__all__ = ["SegmentationFolder", "relabel_padding"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
-FLIP_COPIES: tuple[str, ...] = ("", "hflip", "vflip")
-"""The copies of a patch with ``flip_copies=True``, in index order: GeoSeg's train mode lists
-``[image, image_h_vlip, image_v_vlip]`` (tools/potsdam_patch_split.py L121-122 @9453fe4), made
-with torchvision ``RandomHorizontalFlip(p=1.0)`` and ``RandomVerticalFlip(p=1.0)``
-(L116-119), i.e. PIL ``FLIP_LEFT_RIGHT`` (columns reversed) and ``FLIP_TOP_BOTTOM`` (rows
-reversed) (torchvision 0.29.1 transforms/_functional_pil.py L55-67)."""
+
+def relabel_padding(mask: np.ndarray, box: Box, label: int) -> np.ndarray:
+    """``mask`` with every pixel outside ``box`` (the padding) set to ``label``."""
+    top, bottom, left, right = box
+    out = np.full_like(mask, label)
+    out[top:bottom, left:right] = mask[top:bottom, left:right]
+    return out
 
 
 class SegmentationFolder(Dataset[dict[str, Any]]):
@@ -56,23 +60,18 @@ class SegmentationFolder(Dataset[dict[str, Any]]):
         mosaic_ratio: Probability of a 4-image mosaic (GeoSeg UAVid/Potsdam recipes: 0.25).
         require_masks: If False, a split without masks yields masks full of ``ignore_index``.
         seed: Base seed of the per-sample augmentation state.
-        flip_copies: Serve every patch three times per epoch, as GeoSeg's Potsdam training
-            set holds it (tools/potsdam_patch_split.py ``--mode train``, L115-127 @9453fe4):
-            sample ``3 * i + k`` is patch ``i`` as is (``k = 0``), flipped left-right
-            (``k = 1``, columns reversed) or top-bottom (``k = 2``, rows reversed), before the
-            mosaic and the random augmentation; the flipped copies are named
-            ``<stem>+hflip`` and ``<stem>+vflip``. Departure: GeoSeg flips the whole
-            6000² tile before padding it at the top/left and cutting it, so near the tile
-            border its flipped patches come from a grid shifted by the padding (144 px);
-            here the prepared patches themselves are flipped (same pixels, padding placed
-            differently).
+        padding_label: Class given to the padding of padded patches, before the mosaic and
+            the augmentation (``protocol=original`` on GeoSeg's ISPRS tiles: 0); None keeps it
+            ignored. Needs the split's ``meta.json`` (it says which pixels are padding).
 
     Raises:
         DatasetNotFoundError: If a split folder is missing or holds no image.
-        DataFormatError: If an image has no mask of the same stem, a UAVid train/val split
-            was prepared by an older version (:func:`lossd.data.prepare.uavid.stale_split`),
-            or a mask value is neither a class index nor the ignore value (raised when the
-            sample is read).
+        DataFormatError: If an image has no mask of the same stem, a split was prepared by a
+            preparation version this lossd does not read (:func:`lossd.data.prepared.
+            stale_reason`), ``padding_label`` is set but a split has no ``meta.json``, or a
+            mask value is neither a class index nor the ignore value (raised when the sample
+            is read).
+        InvalidOptionError: If ``padding_label`` is not a class index.
     """
 
     def __init__(
@@ -84,7 +83,7 @@ class SegmentationFolder(Dataset[dict[str, Any]]):
         mosaic_ratio: float = 0.0,
         require_masks: bool = True,
         seed: int = 0,
-        flip_copies: bool = False,
+        padding_label: int | None = None,
     ) -> None:
         self.root = Path(root)
         self.splits = [split] if isinstance(split, str) else list(split)
@@ -96,10 +95,16 @@ class SegmentationFolder(Dataset[dict[str, Any]]):
         self.require_masks = require_masks
         self.seed = seed
         self.epoch = 0
-        self.copies = FLIP_COPIES if flip_copies else FLIP_COPIES[:1]
+        if padding_label is not None and not 0 <= padding_label < self.info.num_classes:
+            raise InvalidOptionError(
+                f"padding_label={padding_label}; expected a class index of {self.info.name} "
+                f"(0..{self.info.num_classes - 1}) or None"
+            )
+        self.padding_label = padding_label
         self.samples = [s for name in self.splits for s in self._scan(name)]
+        self.boxes: dict[str, Box] = {}
         for name in self.splits:
-            self._check_preparation(name)
+            self._read_preparation(name)
 
     def _scan(self, split: str) -> list[tuple[Path, Path | None]]:
         image_dir = self.root / split / "images"
@@ -126,33 +131,43 @@ class SegmentationFolder(Dataset[dict[str, Any]]):
             )
         return list(pairs)
 
-    def _check_preparation(self, split: str) -> None:
-        """Refuse a UAVid train/val split cut by an older preparation (12 tiles per frame)."""
-        if self.info.name != "uavid":
-            return
-        # Imported here: the preparation package imports rasterio, which other datasets skip.
-        from lossd.data.prepare.uavid import stale_split
-
-        reason = stale_split(self.root / split)
+    def _read_preparation(self, split: str) -> None:
+        """Refuse a split of an outdated preparation; read its padding if it is relabelled."""
+        meta = read_meta(self.root / split)
+        reason = stale_reason(self.root / split, self.info, meta)
         if reason is not None:
             raise DataFormatError(reason)
+        if self.padding_label is None:
+            return
+        if meta is None:
+            raise DataFormatError(
+                f"padding_label={self.padding_label} needs '{self.root / split / META_FILE}', "
+                "which says where the patches are padded; prepare the split with "
+                "scripts/prepare_data.py"
+            )
+        self.boxes |= source_boxes(meta)
 
     def __len__(self) -> int:
-        return len(self.samples) * len(self.copies)
+        return len(self.samples)
 
     def name(self, index: int) -> str:
-        """Sample name: the patch stem, plus ``+hflip``/``+vflip`` for a flipped copy."""
-        patch, copy = divmod(index, len(self.copies))
-        stem = self.samples[patch][0].stem
-        return f"{stem}+{self.copies[copy]}" if self.copies[copy] else stem
+        """Sample name: the patch stem."""
+        return self.samples[index][0].stem
+
+    def source_box(self, name: str) -> Box | None:
+        """The rows/columns of patch ``name`` that hold source pixels, if it is padded.
+
+        Known only with ``padding_label`` (from ``meta.json``); None otherwise or for a
+        patch without padding.
+        """
+        return self.boxes.get(name)
 
     def set_epoch(self, epoch: int) -> None:
         """Select the augmentation stream of ``epoch`` (called by the trainer every epoch)."""
         self.epoch = epoch
 
     def _load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        patch, copy = divmod(index, len(self.copies))
-        image_path, mask_path = self.samples[patch]
+        image_path, mask_path = self.samples[index]
         image = read_image(image_path)
         mask: np.ndarray
         if mask_path is None:
@@ -165,10 +180,9 @@ class SegmentationFolder(Dataset[dict[str, Any]]):
                     f"{image.shape[1]}×{image.shape[0]}"
                 )
             self._check_labels(mask, mask_path)
-        if self.copies[copy] == "hflip":  # PIL FLIP_LEFT_RIGHT: columns reversed
-            return image[:, ::-1].copy(), mask[:, ::-1].copy()
-        if self.copies[copy] == "vflip":  # PIL FLIP_TOP_BOTTOM: rows reversed
-            return image[::-1].copy(), mask[::-1].copy()
+            box = self.boxes.get(image_path.stem)
+            if box is not None and self.padding_label is not None:
+                mask = relabel_padding(mask, box, self.padding_label)
         return image, mask
 
     def _check_labels(self, mask: np.ndarray, path: Path) -> None:
@@ -182,19 +196,28 @@ class SegmentationFolder(Dataset[dict[str, Any]]):
             )
 
     def _mosaic(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """Four samples cut around a random centre into one image of the first one's size."""
+        """GeoSeg's 4-image mosaic: random crops of four samples around a random centre.
+
+        As ``load_mosaic_img_and_mask`` (GeoSeg geoseg/datasets/potsdam_dataset.py:105-159,
+        loveda_dataset.py:145-190 @9453fe4): a centre ``(cx, cy)`` is drawn uniformly with
+        ``w // 4 <= cx <= w - w // 4`` (``random.randint``, both ends included, L120-124),
+        and the quadrants are random crops of their sizes: A ``cy × cx`` of this sample (top
+        left), B, C, D of three random samples (L131-139). The canvas has this sample's size
+        (GeoSeg: its fixed ``img_size``, which equals the patch size of its data). A sample
+        smaller than its quadrant keeps this sample's pixels there.
+        """
         image, mask = self._load(index)
         height, width = mask.shape
-        cy = int(rng.integers(height // 4, 3 * height // 4 + 1))
-        cx = int(rng.integers(width // 4, 3 * width // 4 + 1))
+        cy = int(rng.integers(height // 4, height - height // 4 + 1))
+        cx = int(rng.integers(width // 4, width - width // 4 + 1))
         boxes = [(0, cy, 0, cx), (0, cy, cx, width), (cy, height, 0, cx), (cy, height, cx, width)]
-        others = rng.integers(0, len(self), size=3)
+        others = [int(other) for other in rng.integers(0, len(self), size=3)]
         out_image, out_mask = image.copy(), mask.copy()
-        for (y0, y1, x0, x1), other in zip(boxes[1:], others, strict=True):
-            src_image, src_mask = self._load(int(other))
+        sources = [(image, mask)] + [self._load(other) for other in others]
+        for (y0, y1, x0, x1), (src_image, src_mask) in zip(boxes, sources, strict=True):
             h, w = y1 - y0, x1 - x0
             if src_mask.shape[0] < h or src_mask.shape[1] < w:
-                continue  # a smaller source keeps the first image's quadrant
+                continue  # a smaller source keeps this sample's quadrant
             sy = int(rng.integers(0, src_mask.shape[0] - h + 1))
             sx = int(rng.integers(0, src_mask.shape[1] - w + 1))
             out_image[y0:y1, x0:x1] = src_image[sy : sy + h, sx : sx + w]

@@ -1,5 +1,6 @@
 """The description every dataset module exports: classes, palette, evaluation subset."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from lossd.conventions import IGNORE_INDEX
@@ -25,6 +26,14 @@ class DatasetInfo:
         headline_metric: The metric the dataset's papers report first (the main tables' column).
         prepare_hint: What to run when the prepared folder is missing; ``{name}`` and
             ``{root}`` are filled in by :meth:`how_to_prepare`.
+        preparation_version: Version of the prepared layout this lossd writes (``meta.json``
+            ``preparation_version``).
+        readable_versions: Split -> the oldest preparation version whose patches of that split
+            this lossd reads unchanged (absent: 1); older splits are refused.
+        preparation_changes: What the versions changed, for the message that refuses a split.
+        original_padding_label: The class the original preparation gives the padding of its
+            patches (GeoSeg's ISPRS tiles: 0, impervious surfaces), applied under
+            ``protocol=original``; None: the padding is ignored under every protocol.
     """
 
     name: str
@@ -38,6 +47,10 @@ class DatasetInfo:
     prepare_hint: str = "run python scripts/prepare_data.py {name} --src RAW --dst {root}"
     label: str = ""
     headline_metric: str = "mIoU"
+    preparation_version: int = 1
+    readable_versions: Mapping[str, int] = field(default_factory=dict, hash=False)
+    preparation_changes: str = ""
+    original_padding_label: int | None = None
 
     def __post_init__(self) -> None:
         if len(self.palette) != len(self.classes):

@@ -10,7 +10,9 @@ Data card (docs/datasets.md, section 1, and the sources it brackets):
   https://github.com/Junjue-Wang/LoveDA.
 - Licence: CC BY-NC-SA 4.0, academic use only [LD README.md].
 - Features: 5987 Google Earth images of 1024×1024 px at 0.3 m GSD, Urban and Rural scenes;
-  test labels are withheld (scored on CodaLab competition 421) [TG loveda.py; LD README.md].
+  test labels are withheld, scored by the benchmark server: CodaLab competition 421 when
+  GeoSeg and SFA-Net were written, Codabench competition 13030 since 2026-01-22
+  [LD README.md:9,18 @3f4ba90; docs/datasets.md §1].
 - Format: ``{Train,Val,Test}/{Urban,Rural}/images_png/<id>.png`` (3-channel 8-bit PNG) and, for
   Train and Val, ``masks_png/<id>.png`` (single-channel 8-bit PNG, same name) [TG loveda.py].
 - Raw mask values: 0 = no-data, 1 background ... 7 agriculture [LD README.md]. :func:`decode`
@@ -71,34 +73,35 @@ PALETTE: tuple[tuple[int, int, int], ...] = (
     (0, 255, 0),
     (255, 195, 128),
 )
-"""Visualisation colours [datasets.md §1; GS loveda_dataset.py PALETTE; MM; LD COLOR_MAP]."""
+"""Visualisation colours [docs/datasets.md §1; GS loveda_dataset.py PALETTE; MM; LD COLOR_MAP]."""
 
 IGNORE_COLOUR: tuple[int, int, int] = (0, 0, 0)
-"""Colour of ignored pixels in :func:`encode` (GeoSeg leaves no-data black, datasets.md §1)."""
+"""Colour of ignored pixels in :func:`encode` (GeoSeg leaves no-data black, docs/datasets.md §1)."""
 
 RAW_VALUES: dict[int, int] = {0: IGNORE_INDEX, **{raw: raw - 1 for raw in range(1, 8)}}
-"""Raw mask value -> class index: 0 (no-data) -> 255, k -> k - 1 [datasets.md §1; LD README.md]."""
+"""Raw mask value -> class index: 0 (no-data) -> 255, k -> k - 1
+[docs/datasets.md §1; LD README.md]."""
 
 DOWNLOAD_URL = "https://zenodo.org/records/5706578"
-"""Official download page: Train.zip, Val.zip, Test.zip [datasets.md §1; TG loveda.py]."""
+"""Official download page: Train.zip, Val.zip, Test.zip [docs/datasets.md §1; TG loveda.py]."""
 
 SPLIT_FOLDERS: dict[str, str] = {"train": "Train", "val": "Val", "test": "Test"}
-"""Split name -> folder unpacked from the split's zip [datasets.md §1 Layout; TG loveda.py]."""
+"""Split name -> folder unpacked from the split's zip [docs/datasets.md §1 Layout; TG loveda.py]."""
 
 LABELLED_SPLITS: tuple[str, ...] = ("train", "val")
 """Splits whose masks are public; test labels are withheld [LD README.md]."""
 
 SCENES: tuple[str, ...] = ("Urban", "Rural")
-"""Scene folders inside every split folder [datasets.md §1 Layout]."""
+"""Scene folders inside every split folder [docs/datasets.md §1 Layout]."""
 
 IMAGE_DIR = "images_png"
 MASK_DIR = "masks_png"
-"""Image and mask folders inside a scene folder [datasets.md §1 Layout]."""
+"""Image and mask folders inside a scene folder [docs/datasets.md §1 Layout]."""
 
 INFO = DatasetInfo(
     name="loveda",
     label="LoveDA",
-    headline_metric="mIoU",  # LoveDA papers report mIoU over the 7 classes (datasets.md §1)
+    headline_metric="mIoU",  # LoveDA papers report mIoU over the 7 classes (docs/datasets.md §1)
     classes=CLASSES,
     palette=PALETTE,
     eval_classes=tuple(range(len(CLASSES))),

@@ -10,11 +10,12 @@ Data card (docs/datasets.md, section 3, and the sources it brackets):
   Annals I-3 (2012) 293-298.
 - Features: 38 true-orthophoto tiles of 6000×6000 px at 5 cm GSD, 8 bits per channel, in
   three band compositions (RGB, IRRG, RGBIR), georeferenced (UTM, with ``.tfw`` world files)
-  [datasets.md §3, ISPRS page as restated by a third party].
+  [docs/datasets.md §3, ISPRS page as restated by a third party].
 - Format: ``top_potsdam_{row}_{col}_{RGB,IRRG,RGBIR}.tif`` images; 3-band colour label TIFFs
   ``top_potsdam_{row}_{col}_label.tif`` and eroded ``..._label_noBoundary.tif``, whose object
-  boundaries (disc of 3 px radius) are black [datasets.md §3; GS tools/potsdam_patch_split.py;
-  TG potsdam.py].
+  boundaries are black [docs/datasets.md §3; GS tools/potsdam_patch_split.py; TG potsdam.py]
+  (eroded by a disc of 3 px radius, per the ISPRS page as restated by a third party: not
+  verified, docs/datasets.md §6).
 
 Class order and colours follow GeoSeg (github.com/WangLibo1995/GeoSeg,
 geoseg/datasets/potsdam_dataset.py, colours converted from its BGR constants) and torchgeo's
@@ -81,23 +82,23 @@ PALETTE: tuple[tuple[int, int, int], ...] = (
 
 IGNORE_COLOUR: tuple[int, int, int] = (0, 0, 0)
 """Eroded-boundary colour of the ``_noBoundary`` labels, mapped to 255
-[datasets.md §3; GS Boundary constant; MM color_map entry 0]."""
+[docs/datasets.md §3; GS Boundary constant; MM color_map entry 0]."""
 
 LABEL_COLOURS: dict[tuple[int, int, int], int] = {
     **{colour: index for index, colour in enumerate(PALETTE)},
     IGNORE_COLOUR: IGNORE_INDEX,
 }
-"""Official label colour -> class index, black boundary -> 255 [datasets.md §3]."""
+"""Official label colour -> class index, black boundary -> 255 [docs/datasets.md §3]."""
 
 DOWNLOAD_URL = "https://www.isprs.org/education/benchmarks/UrbanSemLab/2d-sem-label-potsdam.aspx"
-"""Official dataset page [datasets.md §3]."""
+"""Official dataset page [docs/datasets.md §3]."""
 
 BANDS: dict[str, tuple[str, ...]] = {
     "RGB": ("red", "green", "blue"),
     "IRRG": ("infrared", "red", "green"),
     "RGBIR": ("red", "green", "blue", "infrared"),
 }
-"""Band composition (file suffix) -> band order in the file [datasets.md §3, Files]."""
+"""Band composition (file suffix) -> band order in the file [docs/datasets.md §3, Files]."""
 
 ARCHIVES: dict[str, str] = {
     "RGB": "2_Ortho_RGB.zip",
@@ -106,7 +107,7 @@ ARCHIVES: dict[str, str] = {
     "label": "5_Labels_all.zip",
     "label_noBoundary": "5_Labels_all_noBoundary.zip",
 }
-"""Archive holding each kind of file [datasets.md §3: MM docs, TG potsdam.py; the IRRG name
+"""Archive holding each kind of file [docs/datasets.md §3: MM docs, TG potsdam.py; the IRRG name
 is presumed, not verified]. Only used in error messages: files are found by name anywhere
 under the raw folder."""
 
@@ -115,30 +116,41 @@ OFFICIAL_TRAIN_TILES: tuple[str, ...] = (
     "5_12", "6_7", "6_8", "6_9", "6_10", "6_11", "6_12", "7_7", "7_8", "7_9", "7_10", "7_11",
     "7_12",
 )  # fmt: skip
-"""The 24 labelled training tiles of the contest [datasets.md §3 Splits; TG potsdam.py; MM]."""
+"""The 24 labelled training tiles of the contest [docs/datasets.md §3 Splits; TG potsdam.py; MM]."""
 
 OFFICIAL_TEST_TILES: tuple[str, ...] = (
     "2_13", "2_14", "3_13", "3_14", "4_13", "4_14", "4_15", "5_13", "5_14", "5_15", "6_13",
     "6_14", "6_15", "7_13",
 )  # fmt: skip
-"""The 14 test tiles of the contest [datasets.md §3 Splits; TG potsdam.py; MM]."""
+"""The 14 test tiles of the contest [docs/datasets.md §3 Splits; TG potsdam.py; MM]."""
 
 VAL_TILES: tuple[str, ...] = ("2_10",)
-"""Validation tile of the UNetFormer-family protocol [datasets.md §3 Splits, 3P READMEs]."""
+"""Validation tile of the UNetFormer-family protocol [docs/datasets.md §3 Splits, 3P READMEs]."""
 
 EXCLUDED_TILES: tuple[str, ...] = ("7_10",)
-"""Left out of training for erroneous annotations [datasets.md §3 Splits, 3P READMEs]."""
+"""Left out of training for erroneous annotations [docs/datasets.md §3 Splits, 3P READMEs]."""
 
 INFO = DatasetInfo(
     name="potsdam",
     label="Potsdam",
-    headline_metric="mF1",  # ISPRS Potsdam papers report mF1 first (reference.md, Paper results)
+    # ISPRS Potsdam papers report mF1 first (docs/reference.md, "Paper results")
+    headline_metric="mF1",
     classes=CLASSES,
     palette=PALETTE,
     eval_classes=(0, 1, 2, 3, 4),
     image_suffix=".tif",
     mask_suffix=".png",
     citation="ISPRS 2D Semantic Labeling Contest - Potsdam (Rottensteiner et al., 2012)",
+    preparation_version=2,
+    readable_versions={"train": 2, "val": 2, "test": 2},
+    preparation_changes=(
+        "version 2 cuts tiles as GeoSeg's tools/potsdam_patch_split.py: padded at the top/left, "
+        "the training tiles also flipped whole before cutting"
+    ),
+    # GeoSeg pads the colour label with value=6, (6, 0, 0) under albumentations 1.x, which no
+    # class colour matches: rgb_to_2D_label leaves it 0 (tools/potsdam_patch_split.py:67-68,
+    # 96-106 @9453fe4; docs/datasets.md §3 Padding).
+    original_padding_label=0,
 )
 
 
@@ -165,7 +177,7 @@ def split_tiles(exclude: tuple[str, ...] = EXCLUDED_TILES) -> dict[str, tuple[st
 
 
 def tile_stem(tile: str) -> str:
-    """File stem shared by a tile's files, e.g. ``top_potsdam_2_10`` [datasets.md §3]."""
+    """File stem shared by a tile's files, e.g. ``top_potsdam_2_10`` [docs/datasets.md §3]."""
     return f"top_potsdam_{tile}"
 
 

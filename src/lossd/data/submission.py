@@ -2,21 +2,21 @@
 
 Formats (docs/datasets.md, "Evaluation / submission"):
 
-- **LoveDA** (CodaLab competition 421): one single-channel uint8 PNG per test image, values
-  0..6 in lossd's (= GeoSeg's = the official ``mask - 1``) class order, named like the image
-  (``<id>.png``), Urban and Rural mixed in one flat folder [LD Semantic_Segmentation/predict.py;
-  GS loveda_test.py], zipped.
+- **LoveDA** (Codabench competition 13030, CodaLab 421 before 2026-01-22): one single-channel
+  uint8 PNG per test image, values 0..6 in lossd's (= GeoSeg's = the official ``mask - 1``)
+  class order, named like the image (``<id>.png``), Urban and Rural mixed in one flat folder
+  [LD Semantic_Segmentation/predict.py; GS loveda_test.py], zipped.
 - **UAVid** (CodaLab competition 7302): colour label PNGs of the frame's size mirroring the
   test tree, ``seqN/Labels/<frame>.png``, in the official colours [UT evaluate.py; GS
   inference_uavid.py], zipped.
 
-Predictions of prepared patches (``<stem>_<row>_<col>.png``, design.md Conventions) are
+Predictions of prepared patches (``<stem>_<row>_<col>.png``, docs/design.md Conventions) are
 stitched back into their source image at those offsets and cropped to the source size, which
 comes from the split's ``meta.json`` (written by ``scripts/prepare_data.py``); a source that is
 a single patch at (0, 0), as LoveDA images prepared whole are, needs no ``meta.json``. Where
 patches overlap, the later patch (in row-major order) wins.
 
-Not verified (datasets.md §6): whether the servers want the files at the zip's root or in a
+Not verified (docs/datasets.md §6): whether the servers want the files at the zip's root or in a
 folder; lossd writes them at the root (``<id>.png``, ``seqN/Labels/<frame>.png``).
 """
 
@@ -50,8 +50,8 @@ SubmissionDataset = Literal["loveda", "uavid"]
 SUBMISSION_DATASETS: tuple[str, ...] = ("loveda", "uavid")
 
 TEST_COUNTS: dict[str, int] = {"loveda": 1796, "uavid": 150}
-"""Images in the official test splits: LoveDA Test 1796 [datasets.md §1, 3P dataset-ninja];
-UAVid test 150 frames [datasets.md §2, 3P]."""
+"""Images in the official test splits: LoveDA Test 1796 [docs/datasets.md §1, 3P dataset-ninja];
+UAVid test 150 frames [docs/datasets.md §2, 3P]."""
 
 _NUM_CLASSES = {"loveda": len(loveda.CLASSES), "uavid": len(uavid.CLASSES)}
 

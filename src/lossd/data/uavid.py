@@ -8,8 +8,10 @@ Data card (docs/datasets.md, section 2, and the sources it brackets):
 - Download: https://uavid.nl/ (registration); toolkit https://github.com/YeLyuUT/UAVidToolKit.
 - Licence: the terms shown on the download page; third-party restatements give
   CC BY-NC-SA 4.0 (not verified here: check the page before redistributing).
-- Features: 420 frames in 42 sequences (train 200, val 70, test 150 unlabelled), RGB 8-bit
-  PNG of 2160×3840 or 2160×4096 px [datasets.md §2; GS tools/uavid_patch_split.py].
+- Features: RGB 8-bit PNG frames of 2160×3840 or 2160×4096 px [GS tools/uavid_patch_split.py];
+  420 frames in 42 sequences (train 200, val 70, test 150 unlabelled) per third-party
+  summaries, the paper's abstract says 30 sequences and 300 images (not verified:
+  docs/datasets.md §2, §6).
 - Format: ``uavid_{train,val,test}/seqN/Images/<frame>.png`` and, for train and val,
   ``seqN/Labels/<frame>.png`` (3-channel colour PNG, same name) [GS README.md; UT].
 
@@ -32,10 +34,11 @@ ignored pixels white, so ``decode(encode(x)) == x``. Any other colour is an erro
 
 Evaluation: mIoU over all 8 classes, clutter included [UT evaluate.py; GS train_supervision.py].
 
-Prepared patches (:mod:`lossd.data.prepare.uavid`, preparation version 2): train and val as
+Prepared patches (:mod:`lossd.data.prepare.uavid`, preparation version 3): train and val as
 GeoSeg's tools/uavid_patch_split.py cuts them, 8 tiles of 1024² per frame from the bottom
 2048 rows (a 3840-wide frame padded with 256 ignored columns on the left, so its first tile
-column has offset -256 in the patch name); test over the whole frame, for stitching.
+column has offset -256 in the patch name); test frames whole (``seqN_<frame>_0_0.png``), which
+the test evaluation predicts as GeoSeg's inference_uavid.py does (conf/inference/uavid.yaml).
 """
 
 import numpy as np
@@ -69,7 +72,7 @@ CLASSES: tuple[str, ...] = (
     "human",
     "background_clutter",
 )
-"""Class names in GeoSeg's index order [datasets.md §2; GS uavid_dataset.py CLASSES]."""
+"""Class names in GeoSeg's index order [docs/datasets.md §2; GS uavid_dataset.py CLASSES]."""
 
 PALETTE: tuple[tuple[int, int, int], ...] = (
     (128, 0, 0),
@@ -81,7 +84,8 @@ PALETTE: tuple[tuple[int, int, int], ...] = (
     (64, 64, 0),
     (0, 0, 0),
 )
-"""Official label colours [datasets.md §2; GS tools/uavid_patch_split.py; UT colorTransformer]."""
+"""Official label colours
+[docs/datasets.md §2; GS tools/uavid_patch_split.py; UT colorTransformer]."""
 
 IGNORE_COLOUR: tuple[int, int, int] = (255, 255, 255)
 """Colour of ignored pixels: GeoSeg's mask padding colour [GS tools/uavid_patch_split.py]."""
@@ -90,34 +94,41 @@ LABEL_COLOURS: dict[tuple[int, int, int], int] = {
     **{colour: index for index, colour in enumerate(PALETTE)},
     IGNORE_COLOUR: IGNORE_INDEX,
 }
-"""Raw label colour -> class index (white padding -> 255) [datasets.md §2]."""
+"""Raw label colour -> class index (white padding -> 255) [docs/datasets.md §2]."""
 
 DOWNLOAD_URL = "https://uavid.nl/"
-"""Official download page [datasets.md §2; UAVid paper]."""
+"""Official download page [docs/datasets.md §2; UAVid paper]."""
 
 RELEASE_FOLDER = "uavid_v1.5_official_release_image"
-"""Folder the image release unpacks to [datasets.md §2, 3P code]."""
+"""Folder the image release unpacks to [docs/datasets.md §2, 3P code]."""
 
 SPLIT_FOLDERS: dict[str, str] = {"train": "uavid_train", "val": "uavid_val", "test": "uavid_test"}
-"""Split name -> folder of sequences [datasets.md §2 Layout; GS README.md]."""
+"""Split name -> folder of sequences [docs/datasets.md §2 Layout; GS README.md]."""
 
 LABELLED_SPLITS: tuple[str, ...] = ("train", "val")
 """Splits with public labels; test is scored on CodaLab competition 7302 [GS README.md]."""
 
 IMAGE_DIR = "Images"
 LABEL_DIR = "Labels"
-"""Frame and label folders inside a sequence folder [datasets.md §2 Layout]."""
+"""Frame and label folders inside a sequence folder [docs/datasets.md §2 Layout]."""
 
 INFO = DatasetInfo(
     name="uavid",
     label="UAVid",
-    headline_metric="mIoU",  # UAVid reports mIoU over the 8 classes (datasets.md §2)
+    headline_metric="mIoU",  # UAVid reports mIoU over the 8 classes (docs/datasets.md §2)
     classes=CLASSES,
     palette=PALETTE,
     eval_classes=tuple(range(len(CLASSES))),
     image_suffix=".png",
     mask_suffix=".png",
     citation="Lyu et al., UAVid, ISPRS J. Photogramm. Remote Sens. 165 (2020) 108-119",
+    preparation_version=3,
+    readable_versions={"train": 2, "val": 2, "test": 3},
+    preparation_changes=(
+        "version 2 cuts train and val as GeoSeg's tools/uavid_patch_split.py, 8 tiles of 1024² "
+        "from the bottom 2048 rows of each frame, not 12 over the whole frame; version 3 keeps "
+        "each test frame whole, for GeoSeg's padded 1152×1024 windows of inference_uavid.py"
+    ),
 )
 
 

@@ -2,7 +2,9 @@
 
 ``scripts/predict.py`` (argparse) takes the keys of ``conf/inference`` (the fields of
 :class:`lossd.engine.schema.InferenceConfig`) as ``--patch-size``, ``--overlap``, ... with the
-same meaning and help as ``inference.patch_size=...`` of ``scripts/evaluate.py``.
+same meaning and help as ``inference.patch_size=...`` of ``scripts/evaluate.py``; a test-server
+submission defaults to its dataset's test rule (``conf/inference/<dataset>.yaml``,
+:func:`dataset_inference`), so the archive is predicted as the training run's test is.
 """
 
 import argparse
@@ -10,14 +12,25 @@ from collections.abc import Mapping
 from dataclasses import MISSING, fields
 from typing import Any
 
-from lossd.engine.inference import BLEND_MODES, TTA_MODES, InferenceOptions
+from lossd.engine.inference import (
+    BLEND_MODES,
+    INTERPOLATIONS,
+    PADDINGS,
+    TTA_MODES,
+    InferenceOptions,
+)
 from lossd.engine.schema import InferenceConfig
 from lossd.errors import InvalidOptionError
 
-__all__ = ["add_inference_arguments", "inference_options_from_args"]
+__all__ = ["add_inference_arguments", "dataset_inference", "inference_options_from_args"]
 
-_CHOICES: dict[str, tuple[str, ...]] = {"tta": TTA_MODES, "blend": BLEND_MODES}
-_LISTS: dict[str, type] = {"patch_size": int, "scales": float}
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "tta": TTA_MODES,
+    "blend": BLEND_MODES,
+    "interpolation": INTERPOLATIONS,
+    "pad": PADDINGS,
+}
+_LISTS: dict[str, type] = {"patch_size": int, "scales": float, "rotations": int}
 
 
 def add_inference_arguments(
@@ -45,6 +58,18 @@ def add_inference_arguments(
             group.add_argument(flag, type=type(default), default=default, help=text)
 
 
+def dataset_inference(dataset: str) -> dict[str, Any]:
+    """The test rule of ``dataset``: ``conf/inference/<dataset>.yaml`` composed, as plain values.
+
+    Raises:
+        DatasetNotFoundError: If the config folder is missing (lossd installed without its repo).
+    """
+    from lossd.engine.config import compose_config, to_container
+
+    node = to_container(compose_config(f"inference/{dataset}"))["inference"]
+    return dict(node)
+
+
 def inference_options_from_args(args: argparse.Namespace) -> InferenceOptions:
     """:class:`InferenceOptions` from the flags of :func:`add_inference_arguments`.
 
@@ -57,6 +82,7 @@ def inference_options_from_args(args: argparse.Namespace) -> InferenceOptions:
         if len(patch) > 2:
             raise InvalidOptionError(f"--patch-size {patch}: expected N or H W")
         values["patch_size"] = patch[0] if len(patch) == 1 else tuple(patch)
-    if values["scales"] is not None:
-        values["scales"] = tuple(values["scales"])
+    for key in ("scales", "rotations"):
+        if values[key] is not None:
+            values[key] = tuple(values[key])
     return InferenceOptions(**values)

@@ -28,7 +28,7 @@ def prepare_dataset(dataset: Any, ctx: DistContext) -> None:
 
 
 def build_metrics(
-    metrics: Any, info: DatasetInfo, eval_classes: Sequence[int]
+    metrics: Any, info: DatasetInfo, eval_classes: Sequence[int], *, per_image: bool = True
 ) -> SegmentationMetrics:
     """The dataset protocol's metric accumulator from a ``metrics`` config node.
 
@@ -37,6 +37,7 @@ def build_metrics(
             ``per_image``).
         info: The dataset's class table (number of classes, ignore value).
         eval_classes: Classes averaged by the mean metrics (``dataset.eval_classes``).
+        per_image: False: no per-image counts whatever the node says (a second block).
     """
     return SegmentationMetrics(
         num_classes=info.num_classes,
@@ -45,7 +46,7 @@ def build_metrics(
         boundary_ratio=float(metrics.boundary_ratio),
         boundary_width=metrics.boundary_width,
         diagnostics=bool(metrics.diagnostics),
-        per_image=bool(metrics.get("per_image", False)),
+        per_image=per_image and bool(metrics.get("per_image", False)),
     )
 
 

@@ -1,6 +1,6 @@
 """Config helpers: resolvers that read class facts from the dataset modules, fingerprints.
 
-The resolvers keep class counts and evaluation subsets out of YAML (design.md: class lists live
+The resolvers keep class counts and evaluation subsets out of YAML (docs/design.md: class lists live
 once per dataset in ``lossd/data/<name>.py``)::
 
     num_classes: ${lossd.num_classes:${dataset.name}}
@@ -31,6 +31,7 @@ __all__ = [
     "build",
     "compose_config",
     "config_fingerprint",
+    "padding_label",
     "register_resolvers",
     "to_container",
 ]
@@ -59,11 +60,24 @@ def register_resolvers() -> None:
         "lossd.num_classes": lambda name: get_info(name).num_classes,
         "lossd.eval_classes": lambda name: ListConfig(list(get_info(name).eval_classes)),
         "lossd.class_names": lambda name: ListConfig(list(get_info(name).classes)),
+        "lossd.padding_label": padding_label,
         "lossd.run_name": run_name,
     }
     for name, fn in resolvers.items():
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)
+
+
+def padding_label(dataset: str, protocol: str) -> int | None:
+    """The class of the padding of ``dataset``'s prepared patches under ``protocol``.
+
+    ``original`` reproduces the original preparation's label (GeoSeg's ISPRS tiles: 0,
+    impervious surfaces; :attr:`DatasetInfo.original_padding_label`); any other protocol
+    ignores the padding (None)::
+
+        padding_label: ${lossd.padding_label:${dataset.name},${protocol}}
+    """
+    return get_info(dataset).original_padding_label if protocol == "original" else None
 
 
 def compose_config(

@@ -31,6 +31,7 @@ from typing import Any, cast
 
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
+from torch import Tensor
 from torch.utils.data import Dataset, Subset
 from tqdm import tqdm
 
@@ -140,6 +141,7 @@ def inference_options(node: Mapping[str, Any]) -> InferenceOptions:
     values = dict(node)
     patch = values.get("patch_size")
     scales = values.get("scales")
+    rotations = values.get("rotations")
     return InferenceOptions(
         patch_size=None if patch is None else (patch if isinstance(patch, int) else tuple(patch)),
         overlap=float(values.get("overlap", 0.0)),
@@ -147,6 +149,9 @@ def inference_options(node: Mapping[str, Any]) -> InferenceOptions:
         blend=values.get("blend", "gaussian"),
         tta=values.get("tta", "none"),
         scales=None if scales is None else tuple(float(s) for s in scales),
+        rotations=None if rotations is None else tuple(int(a) for a in rotations),
+        interpolation=values.get("interpolation", "bicubic"),
+        pad=values.get("pad", "none"),
     )
 
 
@@ -172,18 +177,37 @@ def _eval_set(
     mean: tuple[float, ...],
     std: tuple[float, ...],
     limit: int | None,
-) -> tuple[Dataset[dict[str, Any]], str]:
-    """The images and labels to evaluate, normalised as in training; and the masks folder."""
+) -> tuple[SegmentationFolder, Dataset[dict[str, Any]], str]:
+    """The folder, the images and labels to evaluate (normalised as in training), the masks."""
     root = Path(str(dataset.root))
     masks = mask_folder(root, split, labels)
-    folder = SegmentationFolder(root, split, info, transform=eval_transform(mean, std))
+    folder = SegmentationFolder(
+        root,
+        split,
+        info,
+        transform=eval_transform(mean, std),
+        padding_label=dataset.get("padding_label"),
+    )
     if masks != "masks":
         folder.samples = [
             (image, root / split / masks / f"{image.stem}.png") for image, _ in folder.samples
         ]
     if limit is None:
-        return folder, masks
-    return Subset(folder, range(min(int(limit), len(folder)))), masks
+        return folder, folder, masks
+    return folder, Subset(folder, range(min(int(limit), len(folder)))), masks
+
+
+def _ignore_padding(target: Tensor, names: list[str], folder: SegmentationFolder) -> Tensor:
+    """``target`` with the padding of every padded patch set to the ignore value."""
+    out = target.clone()
+    for i, name in enumerate(names):
+        box = folder.source_box(name)
+        if box is not None:
+            top, bottom, left, right = box
+            keep = torch.zeros(out.shape[-2:], dtype=torch.bool, device=out.device)
+            keep[top:bottom, left:right] = True
+            out[i][~keep] = folder.info.ignore_index
+    return out
 
 
 @dataclass(frozen=True)
@@ -194,6 +218,7 @@ class SplitResult:
     num_images: int
     labels: str
     per_image: PerImageStats | None = None
+    without_padding: dict[str, Any] | None = None
 
 
 def evaluate_split(
@@ -213,7 +238,10 @@ def evaluate_split(
     """Metrics of ``inference`` on a prepared split, by the dataset's protocol.
 
     Shared by ``scripts/evaluate.py`` and the test evaluation that ends a training run. Under
-    torchrun the images are sharded over the processes and the counts summed.
+    torchrun the images are sharded over the processes and the counts summed. Where the
+    dataset node labels the padding of padded patches (``padding_label``, the ``original``
+    protocol on GeoSeg's ISPRS tiles), the metrics count it as that class, as the original
+    code did, and :attr:`SplitResult.without_padding` gives them with the padding ignored.
 
     Args:
         inference: The network with its normalisation, precision, TTA and windows.
@@ -232,10 +260,15 @@ def evaluate_split(
         DatasetNotFoundError: If the split or its labels are missing.
     """
     info = get_info(str(dataset.name))
-    evaluated, masks = _eval_set(dataset, info, split, labels, inference.mean, inference.std, limit)
+    folder, evaluated, masks = _eval_set(
+        dataset, info, split, labels, inference.mean, inference.std, limit
+    )
     device = inference.device
     loader = eval_loader(evaluated, 1, num_workers, ctx, device.type == "cuda")
     metrics = build_metrics(metrics_cfg, info, dataset.eval_classes)
+    plain = None
+    if folder.padding_label is not None:
+        plain = build_metrics(metrics_cfg, info, dataset.eval_classes, per_image=False)
     total = len(cast(Any, evaluated))
     options = inference.options
     if ctx.is_main and describe:
@@ -257,13 +290,19 @@ def evaluate_split(
             target = batch["mask"].to(device, non_blocking=True)
             pred = inference.logits(image).argmax(dim=1)
             metrics.update(pred, target, batch["name"])
+            if plain is not None:
+                plain.update(pred, _ignore_padding(target, list(batch["name"]), folder))
             if mask_dir is not None:
                 for name, one in zip(batch["name"], pred, strict=True):
                     picture = colorize(one.to(torch.uint8).cpu().numpy(), info.palette)
                     write_image(mask_dir / f"{name}.png", picture)
     metrics.sync()
     per_image = metrics.per_image_stats() if metrics.per_image else None
-    return SplitResult(metrics.compute(), total, masks, per_image)
+    without_padding = None
+    if plain is not None:
+        plain.sync()
+        without_padding = plain.compute()
+    return SplitResult(metrics.compute(), total, masks, per_image, without_padding)
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -338,6 +377,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "checkpoint": _checkpoint_summary(checkpoint, meta, path),
         "inference": {**options.to_dict(), "precision": str(cfg.precision)},
         "metrics": result.metrics,
+        "metrics_without_padding": result.without_padding,
         "class_names": list(info.classes),
         "eval_classes": list(dataset.eval_classes),
         "config": train_config,

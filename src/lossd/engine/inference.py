@@ -1,21 +1,29 @@
 """Sliding-window inference with blended logits and test-time augmentation (TTA), pure torch.
 
-The recipes of the field (docs/reference.md, "Training recipes"; GeoSeg
-github.com/WangLibo1995/GeoSeg ``loveda_test.py``, ``potsdam_test.py``, ``inference_uavid.py``,
-which wrap the network in ``ttach.SegmentationTTAWrapper``):
+The test-time augmentation of the field is ttach's ``SegmentationTTAWrapper`` (qubvel/ttach
+@94e579e), which GeoSeg's and SFA-Net's test scripts wrap around the network; lossd reproduces it:
 
-- ``tta="flip"`` is GeoSeg's ``lr``: ``ttach.Compose([HorizontalFlip(), VerticalFlip()])``, the
-  product of both flips, i.e. 4 passes (none, h, v, h+v); the de-flipped logits are averaged.
-- ``tta="d4"`` is GeoSeg's ``d4`` of ``potsdam_test.py`` (and of the Lossd test scripts for
-  Potsdam): the 4 flips times the scales {0.75, 1, 1.25, 1.5}, 16 passes; images are resized
-  bicubically (``align_corners=False``, as GeoSeg's ``tta.Scale``). GeoSeg's
-  ``loveda_test.py`` uses the horizontal flip only: ``tta="hflip"`` with
-  ``scales=(0.75, 1, 1.25, 1.5)``. Despite the name, neither is the dihedral group (no
-  rotation).
-- Departure from ttach: logits of a rescaled pass are resized back to the input size
-  bilinearly to the exact input size (ttach rescales by ``1/scale``, which can miss the size
-  by a pixel); the mean is taken over logits, before softmax, as ttach's default ``mean``
-  merge does.
+- the passes are the product of the transforms' parameters in ttach's order
+  (``itertools.product`` in ``Compose``, ttach/base.py:90-96): horizontal flip {no, yes},
+  vertical flip {no, yes}, rotation {0, angles...} by ``torch.rot90`` (ttach Rotate90 adds the
+  identity 0, transforms.py:70-74), scale {1, scales...} (ttach Scale adds the identity 1 when
+  missing, transforms.py:103-110);
+- each pass applies the transforms in that order and undoes them in reverse
+  (base.py:92-93): the logits are resized back with the same interpolation as the image was
+  resized (``Scale.apply_deaug_mask``, transforms.py:126-134), un-rotated and un-flipped;
+- a rescaled image has ``int(side * scale)`` pixels (ttach/functional.py:45-52); the logits
+  are resized back to the exact input size (ttach asks for ``int(new * (1 / scale))``, the
+  same size for every size tested, e.g. 1024² at 0.75-1.75; one pixel short for some odd sizes,
+  where ttach's merge would fail);
+- the de-augmented logits are averaged (``merge_mode="mean"``, wrappers.py:20-44, base.py:
+  Merger), before softmax.
+
+Presets (``tta``): ``none``; ``hflip``; ``flip`` = GeoSeg's ``lr`` (h x v flips, 4 passes);
+``d4`` = h x v flips x scales {0.75, 1, 1.25, 1.5} (GeoSeg potsdam_test.py ``d4``, 16 passes).
+``scales``, ``rotations`` and ``interpolation`` complete them: LoveDA's ``d4`` of
+loveda_test.py is ``tta=hflip`` with the four scales, Vaihingen's of vaihingen_test.py
+``tta=d4, rotations=[90], scales=[0.5, 0.75, 1, 1.25, 1.5]`` (conf/inference/<dataset>.yaml).
+Despite the name, no ``d4`` of the originals is the dihedral group.
 
 Sliding windows (mmsegmentation ``slide`` mode, generalised): windows of ``patch_size`` start
 at ``0, stride, 2*stride, ...`` with ``stride = patch - round(overlap * patch)``, and the last
@@ -32,16 +40,23 @@ The output at a pixel is ``sum_w weight_w * logits_w / sum_w weight_w``. A singl
 ``patch_size``, or an image no larger than it) gives the network's logits unchanged; with
 uniform weights and windows that do not overlap, every pixel gets its window's logits exactly.
 
+``pad="top_left"`` is GeoSeg's tiling of whole UAVid frames (inference_uavid.py:97-109,
+130-144, 217-222 @9453fe4): the image is padded at the top and left to a multiple of the window
+(``PadIfNeeded(position='bottom_right')`` anchors the image bottom-right; fill: a black pixel,
+normalised), cut into windows that do not overlap, and the logits are cropped back to the
+bottom-right ``H × W``.
+
 Windows are processed one window-row at a time, and finished rows are handed out as soon as no
 later window touches them (:func:`stream_logits`), so a raster of any height is predicted with
 at most one window-row of logits in memory; :func:`sliding_window_logits` is the same stream
 collected into one tensor, so windowed and in-memory prediction are the same computation.
 """
 
+import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -52,12 +67,18 @@ from lossd.errors import DataFormatError, InvalidOptionError
 __all__ = [
     "BLEND_MODES",
     "D4_SCALES",
+    "INTERPOLATIONS",
+    "PADDINGS",
     "TTA_MODES",
     "Blend",
     "InferenceOptions",
+    "Interpolation",
+    "Padding",
     "Tta",
+    "TtaPass",
     "WindowGrid",
     "blend_weights",
+    "pad_top_left",
     "predict_logits",
     "sliding_window_logits",
     "stream_logits",
@@ -67,20 +88,24 @@ __all__ = [
 
 Tta = Literal["none", "hflip", "flip", "d4"]
 Blend = Literal["gaussian", "uniform"]
+Interpolation = Literal["bicubic", "bilinear", "nearest"]
+Padding = Literal["none", "top_left"]
 
 TTA_MODES: tuple[str, ...] = ("none", "hflip", "flip", "d4")
 BLEND_MODES: tuple[str, ...] = ("gaussian", "uniform")
+INTERPOLATIONS: tuple[str, ...] = ("bicubic", "bilinear", "nearest")
+PADDINGS: tuple[str, ...] = ("none", "top_left")
 
 D4_SCALES: tuple[float, ...] = (0.75, 1.0, 1.25, 1.5)
 """Scales of GeoSeg's ``d4`` TTA (``potsdam_test.py``, ``loveda_test.py``: ``tta.Scale``)."""
 
-_FLIPS: dict[str, tuple[tuple[int, ...], ...]] = {
-    "none": ((),),
-    "hflip": ((), (3,)),
-    "flip": ((), (3,), (2,), (2, 3)),
-    "d4": ((), (3,), (2,), (2, 3)),
+_FLIPS: dict[str, tuple[bool, bool]] = {
+    "none": (False, False),
+    "hflip": (True, False),
+    "flip": (True, True),
+    "d4": (True, True),
 }
-"""Flipped dimensions of each pass ([B, C, H, W]: 3 = horizontal, 2 = vertical)."""
+"""(horizontal, vertical) flips of each preset."""
 
 _GAUSSIAN_SIGMA = 1.0 / 8.0
 """Sigma of the Gaussian blending window as a fraction of its side (nnU-Net)."""
@@ -106,6 +131,23 @@ def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
 
 
 @dataclass(frozen=True)
+class TtaPass:
+    """One test-time augmentation pass, in ttach's order: flip h, flip v, rotate, rescale.
+
+    Attributes:
+        hflip: Flip left-right.
+        vflip: Flip top-bottom.
+        angle: Counter-clockwise rotation in degrees (a multiple of 90; ``torch.rot90``).
+        scale: Resize factor (1 = none).
+    """
+
+    hflip: bool
+    vflip: bool
+    angle: int
+    scale: float
+
+
+@dataclass(frozen=True)
 class InferenceOptions:
     """How a network is applied to an image: tiling, blending and test-time augmentation.
 
@@ -115,7 +157,15 @@ class InferenceOptions:
         batch_size: Windows per forward pass (times the images of a batch).
         blend: ``gaussian`` or ``uniform`` blending of overlapping windows.
         tta: ``none``, ``hflip``, ``flip`` (GeoSeg ``lr``) or ``d4`` (flips x scales).
-        scales: TTA scales; None = the mode's default (:data:`D4_SCALES` for ``d4``, else 1).
+        scales: TTA scales; None = the mode's default (:data:`D4_SCALES` for ``d4``, else 1);
+            1 is added when missing, as ttach's ``Scale`` does.
+        rotations: TTA rotations in degrees (multiples of 90); 0 is added when missing, as
+            ttach's ``Rotate90`` does. None = no rotation.
+        interpolation: How a TTA rescale resizes the image and undoes it on the logits
+            (``bicubic``, as every GeoSeg/SFA-Net ``tta.Scale``; ``bilinear``; ``nearest``).
+        pad: ``none`` (windows inside the image, the last one moved back) or ``top_left``
+            (GeoSeg's UAVid tiling: pad the top/left to a multiple of ``patch_size``, windows
+            without overlap; needs ``patch_size`` and ``overlap`` 0).
 
     Raises:
         InvalidOptionError: If a value is out of range or not one of the choices.
@@ -127,6 +177,9 @@ class InferenceOptions:
     blend: Blend = "gaussian"
     tta: Tta = "none"
     scales: tuple[float, ...] | None = field(default=None)
+    rotations: tuple[int, ...] | None = field(default=None)
+    interpolation: Interpolation = "bicubic"
+    pad: Padding = "none"
 
     def __post_init__(self) -> None:
         if self.patch_size is not None:
@@ -143,6 +196,8 @@ class InferenceOptions:
             raise InvalidOptionError(f"batch_size={self.batch_size!r}; expected an integer >= 1")
         _check_choice(self.blend, BLEND_MODES, "blend")
         _check_choice(self.tta, TTA_MODES, "tta")
+        _check_choice(self.interpolation, INTERPOLATIONS, "interpolation")
+        _check_choice(self.pad, PADDINGS, "pad")
         if self.scales is not None:
             scales = tuple(float(s) for s in self.scales)
             if not scales or any(not math.isfinite(s) or s <= 0 for s in scales):
@@ -150,26 +205,57 @@ class InferenceOptions:
                     f"scales={list(self.scales)}; expected one or more positive factors"
                 )
             object.__setattr__(self, "scales", scales)
+        if self.rotations is not None:
+            if any(isinstance(a, bool) or not isinstance(a, int) or a % 90 for a in self.rotations):
+                raise InvalidOptionError(
+                    f"rotations={list(self.rotations)}; expected multiples of 90 degrees"
+                )
+            object.__setattr__(self, "rotations", tuple(int(a) for a in self.rotations))
+        if self.pad != "none" and (self.patch_size is None or self.overlap != 0.0):
+            raise InvalidOptionError(
+                f"pad={self.pad!r} tiles the padded image with windows that do not overlap: "
+                f"it needs patch_size (got {self.patch_size}) and overlap 0 (got {self.overlap})"
+            )
 
     @property
     def tta_scales(self) -> tuple[float, ...]:
-        """The scales actually used: :attr:`scales`, or the TTA mode's default."""
-        if self.scales is not None:
-            return self.scales
-        return D4_SCALES if self.tta == "d4" else (1.0,)
+        """The scales actually used: :attr:`scales` (or the mode's default), 1 first if added."""
+        scales = self.scales if self.scales is not None else (D4_SCALES if self.tta == "d4" else ())
+        return scales if 1.0 in scales else (1.0, *scales)
+
+    @property
+    def tta_rotations(self) -> tuple[int, ...]:
+        """The rotations actually used: 0 first if added (ttach ``Rotate90``)."""
+        angles = self.rotations or ()
+        return angles if 0 in angles else (0, *angles)
+
+    @property
+    def tta_passes(self) -> tuple[TtaPass, ...]:
+        """Every pass in ttach's order (``itertools.product`` of flips, angles, scales)."""
+        hflip, vflip = _FLIPS[self.tta]
+        return tuple(
+            TtaPass(h, v, angle, scale)
+            for h, v, angle, scale in itertools.product(
+                (False, True) if hflip else (False,),
+                (False, True) if vflip else (False,),
+                self.tta_rotations,
+                self.tta_scales,
+            )
+        )
 
     @property
     def passes(self) -> int:
-        """Network passes per window (flips x scales)."""
-        return len(_FLIPS[self.tta]) * len(self.tta_scales)
+        """Network passes per window."""
+        return len(self.tta_passes)
 
     def to_dict(self) -> dict[str, object]:
-        """Plain values for run records (scales resolved)."""
+        """Plain values for run records (scales and rotations resolved)."""
         values = asdict(self)
         values["patch_size"] = (
             None if self.patch_size is None else list(_pair(self.patch_size, "patch_size"))
         )
         values["scales"] = list(self.tta_scales)
+        values["rotations"] = list(self.tta_rotations)
         values["passes"] = self.passes
         return values
 
@@ -271,11 +357,19 @@ def _main_logits(output: Tensor | tuple[Tensor, ...] | list[Tensor]) -> Tensor:
     return output
 
 
+def _resize(images: Tensor, size: tuple[int, int], mode: Interpolation) -> Tensor:
+    align = None if mode == "nearest" else False  # ttach: align_corners=False in GeoSeg's d4
+    return F.interpolate(images, size=size, mode=mode, align_corners=align)
+
+
 def tta_logits(
     model: nn.Module | Forward,
     images: Tensor,
     tta: Tta = "none",
     scales: Sequence[float] | None = None,
+    *,
+    rotations: Sequence[int] | None = None,
+    interpolation: Interpolation = "bicubic",
 ) -> Tensor:
     """Mean logits over the test-time augmentations of ``images`` (see the module docstring).
 
@@ -284,32 +378,40 @@ def tta_logits(
         images: Normalised images.
         tta: ``none``, ``hflip``, ``flip`` or ``d4``.
         scales: Scale factors; None = the mode's default (:data:`D4_SCALES` for ``d4``).
+        rotations: Rotations in degrees (multiples of 90); None = none.
+        interpolation: Resize mode of the rescaled passes, there and back.
 
     Returns:
-        float32 logits averaged over ``flips x scales`` passes (the network's own output,
-        unchanged, for a single pass).
+        float32 logits averaged over the passes (the network's own output, unchanged, for a
+        single pass).
 
     Shape:
         images: [N, C, H, W]; output: [N, K, H, W].
     """
-    options = InferenceOptions(tta=tta, scales=None if scales is None else tuple(scales))
+    options = InferenceOptions(
+        tta=tta,
+        scales=None if scales is None else tuple(scales),
+        rotations=None if rotations is None else tuple(rotations),
+        interpolation=interpolation,
+    )
     height, width = images.shape[-2:]
     total: Tensor | None = None
-    for scale in options.tta_scales:
-        scaled = images
-        if scale != 1.0:
-            size = (max(1, round(height * scale)), max(1, round(width * scale)))
-            scaled = F.interpolate(images, size=size, mode="bicubic", align_corners=False)
-        for dims in _FLIPS[options.tta]:
-            flipped = scaled.flip(dims) if dims else scaled
-            logits = _main_logits(model(flipped)).float()
-            if dims:
-                logits = logits.flip(dims)
-            if scale != 1.0:
-                logits = F.interpolate(
-                    logits, size=(height, width), mode="bilinear", align_corners=False
-                )
-            total = logits if total is None else total + logits
+    for step in options.tta_passes:
+        augmented = images.flip(3) if step.hflip else images
+        augmented = augmented.flip(2) if step.vflip else augmented
+        turns = (step.angle // 90) % 4
+        augmented = torch.rot90(augmented, turns, (2, 3)) if turns else augmented
+        if step.scale != 1.0:
+            size = (int(augmented.shape[-2] * step.scale), int(augmented.shape[-1] * step.scale))
+            augmented = _resize(augmented, size, options.interpolation)
+        logits = _main_logits(model(augmented)).float()
+        if step.scale != 1.0:
+            back = (width, height) if turns % 2 else (height, width)
+            logits = _resize(logits, back, options.interpolation)
+        logits = torch.rot90(logits, -turns, (2, 3)) if turns else logits
+        logits = logits.flip(2) if step.vflip else logits
+        logits = logits.flip(3) if step.hflip else logits
+        total = logits if total is None else total + logits
     assert total is not None  # at least one pass
     passes = options.passes
     return total if passes == 1 else total / passes
@@ -442,6 +544,31 @@ def sliding_window_logits(
     return parts[0] if len(parts) == 1 else torch.cat(parts, dim=2)
 
 
+def pad_top_left(image: Tensor, window: tuple[int, int], value: Sequence[float]) -> Tensor:
+    """Pad ``image`` at the top/left to a multiple of ``window`` with a per-band ``value``.
+
+    GeoSeg's ``PadIfNeeded(min_height, min_width, position='bottom_right')`` of a frame before
+    tiling (inference_uavid.py:97-109 @9453fe4): the image keeps its bottom-right corner.
+
+    Shape:
+        image: [B, C, H, W]; output: [B, C, ceil(H / h) h, ceil(W / w) w].
+    """
+    height, width = image.shape[-2:]
+    padded_h = -(-height // window[0]) * window[0]
+    padded_w = -(-width // window[1]) * window[1]
+    if (padded_h, padded_w) == (height, width):
+        return image
+    fill = torch.as_tensor(value, dtype=image.dtype, device=image.device)
+    if fill.numel() not in (1, image.shape[1]):
+        raise InvalidOptionError(
+            f"pad value has {fill.numel()} bands for an image of {image.shape[1]}"
+        )
+    out = fill.reshape(1, -1, 1, 1).expand(image.shape[0], image.shape[1], padded_h, padded_w)
+    out = out.clone()
+    out[..., padded_h - height :, padded_w - width :] = image
+    return out
+
+
 @torch.inference_mode()
 def predict_logits(
     model: nn.Module | Forward,
@@ -452,6 +579,11 @@ def predict_logits(
     overlap: float = 0.0,
     batch_size: int = 1,
     blend: Blend = "gaussian",
+    *,
+    rotations: Sequence[int] | None = None,
+    interpolation: Interpolation = "bicubic",
+    pad: Padding = "none",
+    pad_value: Sequence[float] | float = 0.0,
 ) -> Tensor:
     """Logits of images with sliding windows and test-time augmentation of every window.
 
@@ -467,6 +599,10 @@ def predict_logits(
         overlap: Window overlap as a fraction of the window, in ``[0, 1)``.
         batch_size: Windows per forward pass.
         blend: ``gaussian`` or ``uniform``.
+        rotations: TTA rotations in degrees; None = none.
+        interpolation: Resize mode of TTA rescales.
+        pad: ``none`` or ``top_left`` (GeoSeg's UAVid tiling, see the module docstring).
+        pad_value: The padding, per band, in normalised units (a black pixel).
 
     Returns:
         float32 logits.
@@ -474,14 +610,35 @@ def predict_logits(
     Shape:
         image: [B, C, H, W]; output: [B, K, H, W].
     """
-    # Check the TTA choice before the first window (sliding_window_logits checks the rest).
-    scales = InferenceOptions(tta=tta, scales=None if scales is None else tuple(scales)).tta_scales
-    return sliding_window_logits(
-        model,
-        image,
-        patch_size,
-        overlap,
-        batch_size,
-        blend,
-        forward=lambda x: tta_logits(model, x, tta, scales),
+    # Check the TTA and padding choices before the first window.
+    options = InferenceOptions(
+        patch_size=None if patch_size is None else _pair(patch_size, "patch_size"),
+        overlap=overlap,
+        tta=tta,
+        scales=None if scales is None else tuple(scales),
+        rotations=None if rotations is None else tuple(rotations),
+        interpolation=interpolation,
+        pad=pad,
     )
+
+    def forward(x: Tensor) -> Tensor:
+        return tta_logits(
+            model,
+            x,
+            tta,
+            options.tta_scales,
+            rotations=options.tta_rotations,
+            interpolation=interpolation,
+        )
+
+    if options.pad == "none":
+        return sliding_window_logits(
+            model, image, patch_size, overlap, batch_size, blend, forward=forward
+        )
+    window = _pair(cast(int | tuple[int, int], options.patch_size), "patch_size")
+    values = (pad_value,) if isinstance(pad_value, int | float) else tuple(pad_value)
+    padded = pad_top_left(image, window, values)
+    logits = sliding_window_logits(
+        model, padded, window, 0.0, batch_size, "uniform", forward=forward
+    )
+    return logits[..., -image.shape[-2] :, -image.shape[-1] :]

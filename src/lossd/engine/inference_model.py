@@ -133,8 +133,16 @@ class InferenceModel:
 
     def forward(self, images: Tensor) -> Tensor:
         """TTA logits of normalised windows ``[N, C, h, w]`` (float32), no sliding window."""
+        options = self.options
         with self.autocast():
-            return tta_logits(self.model, images, self.options.tta, self.options.tta_scales)
+            return tta_logits(
+                self.model,
+                images,
+                options.tta,
+                options.tta_scales,
+                rotations=options.tta_rotations,
+                interpolation=options.interpolation,
+            )
 
     @torch.inference_mode()
     def logits(self, images: Tensor) -> Tensor:
@@ -150,4 +158,13 @@ class InferenceModel:
                 overlap=options.overlap,
                 batch_size=options.batch_size,
                 blend=options.blend,
+                rotations=options.tta_rotations,
+                interpolation=options.interpolation,
+                pad=options.pad,
+                pad_value=self.black,
             )
+
+    @property
+    def black(self) -> tuple[float, ...]:
+        """A black pixel (0 in every band) after normalisation: the padding of ``pad``."""
+        return tuple(-m / s for m, s in zip(self.mean, self.std, strict=True))

@@ -1,7 +1,7 @@
 """Experiment loggers: Weights & Biases (offline by default) and a no-op logger.
 
 W&B is the experiment log, never a dependency of the results: run records are written
-independently (design.md, Conventions). A W&B failure (no network, bad key, server error) never
+independently (docs/design.md, Conventions). A W&B failure (no network, bad key, server error) never
 stops training: the logger falls back to offline mode, then to no logging, and says so once.
 """
 

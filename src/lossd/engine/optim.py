@@ -14,25 +14,35 @@ backbone, weight decay 0.01 (config/*/unetformer.py; docs/reference.md, Training
   included (they keep the backbone lr, tools/utils.py:73-80). Normalisation weights keep their
   decay; their biases lose it like every bias. Here: ``no_bias_decay=True`` (off by default).
 * ``Lookahead(base_optimizer)`` (config/loveda/unetformer.py:84) with the defaults ``k=5,
-  alpha=0.5`` (tools/utils.py:104). Here: timm's ``Lookahead`` with ``k``/``alpha`` from the
-  config; conf/optimizer/adamw_lookahead.yaml keeps ``k: 6`` (timm's default) because committed
-  results were trained with it, and ``optimizer.k=5`` selects GeoSeg's value. Both wrappers
-  sync every k steps and their first sync only stores the slow weights; they differ in phase:
-  timm's syncs after steps k (store), 2k, 3k, ... (timm/optim/lookahead.py, ``step``),
-  GeoSeg's after steps 1 (store), k+1, 2k+1, ... (tools/utils.py:143-148, ``counter == 0``).
+  alpha=0.5`` (tools/utils.py:104). Here: :class:`Lookahead` with ``k``/``alpha`` from the config
+  and the synchronisation ``phase`` of the code being reproduced. Both phases sync every k fast
+  steps, and the first sync only stores the slow weights; they differ in when:
+
+  - ``phase="geoseg"``: after steps 1 (store), k+1, 2k+1, ... (GeoSeg tools/utils.py:142-148
+    @9453fe4, ``if group["counter"] == 0: self.update(group)`` before the counter is raised;
+    SFA-Net's ``catalyst.contrib.nn.Lookahead``, catalyst 20.09
+    catalyst/contrib/nn/optimizers/lookahead.py:61-67, is the same code). The recipes of the
+    real datasets use it.
+  - ``phase="timm"``: after steps k (store), 2k, 3k, ... (timm 1.0.31 timm/optim/lookahead.py,
+    ``step``: ``if group['lookahead_step'] % group['lookahead_k'] == 0``). The synthetic main
+    job keeps it (conf/optimizer/adamw_lookahead.yaml, ``k: 6``, timm's default), because its
+    committed results were trained with it.
 """
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 
 import torch
-from timm.optim.lookahead import Lookahead
+from timm.optim.lookahead import Lookahead as TimmLookahead
 from torch import nn
 
 from lossd.errors import InvalidOptionError
 
 __all__ = [
+    "LOOKAHEAD_PHASES",
     "NO_DECAY_SUFFIX",
+    "Lookahead",
+    "LookaheadPhase",
     "OptimizerFactory",
     "build_optimizer",
     "is_no_decay_name",
@@ -42,6 +52,10 @@ __all__ = [
 
 OptimizerFactory = Callable[[Iterable[dict[str, Any]]], torch.optim.Optimizer]
 """A partially applied optimizer (``_partial_: true`` in conf/optimizer/) taking param groups."""
+
+LookaheadPhase = Literal["geoseg", "timm"]
+LOOKAHEAD_PHASES: tuple[str, ...] = ("geoseg", "timm")
+"""When :class:`Lookahead` syncs: after steps 1, k+1, 2k+1, ... or after k, 2k, 3k, ..."""
 
 NO_DECAY_SUFFIX = "_no_decay"
 """Appended to a group's name for its parameters without weight decay (``no_bias_decay``)."""
@@ -117,17 +131,66 @@ def param_groups(
     return [group for options, members in parts for group in _split_no_decay(options, members)]
 
 
+class Lookahead(TimmLookahead):
+    """Lookahead (Zhang et al., NeurIPS 2019, arXiv:1907.08610) with a choice of phase.
+
+    timm's wrapper (its state, ``state_dict`` and slow-weight update) with the step at which
+    the slow weights are synchronised chosen by ``phase`` (see the module docstring): after
+    every ``n``-th fast step with ``n % k == 0`` (``timm``), or with ``(n - 1) % k == 0``
+    (``geoseg``). The first sync of either phase stores the fast weights as the slow ones,
+    then copies them back unchanged. The phase is kept in every param group
+    (``lookahead_phase``), so a resumed optimizer keeps it.
+
+    Args:
+        base_optimizer: The inner optimizer.
+        alpha: Slow-weights step, in (0, 1].
+        k: Fast steps between two syncs (>= 1).
+        phase: ``geoseg`` or ``timm``.
+
+    Raises:
+        InvalidOptionError: If ``phase`` is not one of :data:`LOOKAHEAD_PHASES`.
+    """
+
+    def __init__(
+        self,
+        base_optimizer: torch.optim.Optimizer,
+        alpha: float = 0.5,
+        k: int = 5,
+        phase: LookaheadPhase = "geoseg",
+    ) -> None:
+        if phase not in LOOKAHEAD_PHASES:
+            raise InvalidOptionError(
+                f"lookahead phase={phase!r}; expected one of {list(LOOKAHEAD_PHASES)}"
+            )
+        super().__init__(base_optimizer, alpha=alpha, k=k)  # type: ignore[no-untyped-call]
+        for group in self.param_groups:
+            group.setdefault("lookahead_phase", phase)
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
+        """One step of the inner optimizer, then the slow-weight sync where the phase says."""
+        loss: float | None = self._base_optimizer.step(closure)
+        for group in self.param_groups:
+            group["lookahead_step"] += 1
+            offset = 1 if group.get("lookahead_phase", "timm") == "geoseg" else 0
+            if (group["lookahead_step"] - offset) % group["lookahead_k"] == 0:
+                self.update_slow(group)  # type: ignore[no-untyped-call]
+        return loss
+
+
 def lookahead(
     params: Iterable[dict[str, Any]],
     base: OptimizerFactory,
     alpha: float = 0.5,
     k: int | None = 6,
+    phase: LookaheadPhase = "timm",
 ) -> torch.optim.Optimizer:
     """Lookahead (Zhang et al., NeurIPS 2019, arXiv:1907.08610) around ``base``.
 
     GeoSeg's recipes use ``Lookahead(base_optimizer)`` with its defaults ``k=5, alpha=0.5``
-    (WangLibo1995/GeoSeg tools/utils.py:104, config/loveda/unetformer.py:84 @9453fe4); ``k=6``
-    here is timm's default, kept for the committed results (see the module docstring).
+    (WangLibo1995/GeoSeg tools/utils.py:104, config/loveda/unetformer.py:84 @9453fe4) and
+    its phase; ``k=6`` and ``phase="timm"`` here are timm's, kept for the committed results of
+    the synthetic main job (see the module docstring).
 
     Args:
         params: Parameter groups (from :func:`param_groups` via :func:`build_optimizer`).
@@ -135,17 +198,17 @@ def lookahead(
         alpha: Slow-weights step, in (0, 1].
         k: Fast steps between two syncs (>= 1); None: no Lookahead, ``base`` alone
             (``optimizer=adamw``).
+        phase: ``geoseg`` (sync after steps 1, k+1, ...) or ``timm`` (after k, 2k, ...).
 
     Raises:
-        InvalidOptionError: If alpha is outside (0, 1] or k < 1.
+        InvalidOptionError: If alpha is outside (0, 1], k < 1 or the phase is unknown.
     """
     groups = list(params)
     if k is None:
         return base(groups)
     if isinstance(k, bool) or not isinstance(k, int) or not 0.0 < alpha <= 1.0 or k < 1:
         raise InvalidOptionError(f"lookahead alpha={alpha}, k={k}; expected 0 < alpha <= 1, k >= 1")
-    optimizer: torch.optim.Optimizer = Lookahead(base(groups), alpha=alpha, k=k)  # type: ignore[no-untyped-call]
-    return optimizer
+    return Lookahead(base(groups), alpha=alpha, k=k, phase=phase)
 
 
 def build_optimizer(

@@ -245,7 +245,16 @@ class Predictor:
 
         Yields:
             ``(start_row, indices)`` with indices uint8 [rows, width], top to bottom.
+
+        Raises:
+            InvalidOptionError: With ``pad`` other than ``none``, which needs the whole image.
         """
+        if self.options.pad != "none":
+            raise InvalidOptionError(
+                f"pad={self.options.pad!r} tiles the whole padded image; it applies to images "
+                "held in memory (PNG/JPEG), not to rasters read window by window: use pad=none "
+                "with patch_size/overlap for GeoTIFFs"
+            )
         grid = WindowGrid.build(height, width, self.options.patch_size, self.options.overlap)
         with tqdm(
             total=len(grid), desc=desc, unit="win", disable=not self.progress, leave=False
@@ -268,6 +277,9 @@ class Predictor:
                 f"H×W×{self.in_channels} uint8"
             )
         chw = np.moveaxis(image, -1, 0)
+        if self.options.pad != "none":  # GeoSeg's tiling of the padded image, held whole
+            logits = self.inference.logits(self.inference.normalize(chw))
+            return logits[0].argmax(0).to(torch.uint8).cpu().numpy()
         out = np.empty(image.shape[:2], np.uint8)
         for top, rows in self.predict_bands(
             lambda a, b: chw[:, a:b], image.shape[0], image.shape[1], desc

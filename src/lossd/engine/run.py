@@ -296,6 +296,8 @@ def evaluate_test(
         block["error"] = f"{type(err).__name__}: {err}"
         return block, None
     block.update(labels=result.labels, num_images=result.num_images, metrics=result.metrics)
+    if result.without_padding is not None:
+        block["metrics_without_padding"] = result.without_padding
     return block, result.per_image
 
 

@@ -101,6 +101,17 @@ class InferenceConfig:
     blend: str = field(
         default="gaussian", metadata={"help": "gaussian (nnU-Net) | uniform (mmseg slide)"}
     )
+    rotations: list[int] | None = field(
+        default=None, metadata={"help": "TTA rotations in degrees, multiples of 90 (None: none)"}
+    )
+    interpolation: str = field(
+        default="bicubic",
+        metadata={"help": "bicubic | bilinear | nearest: TTA rescale of the image and back"},
+    )
+    pad: str = field(
+        default="none",
+        metadata={"help": "none | top_left: pad to a multiple of the window (GeoSeg UAVid)"},
+    )
 
 
 def option_help(schema: type, name: str) -> str:

@@ -1,6 +1,6 @@
 """Colour maps: colour masks and image/mask figures (plots, W&B images, overlays).
 
-Masks hold class indices ``0..C-1`` and the ignore value 255 (design.md, Conventions); a
+Masks hold class indices ``0..C-1`` and the ignore value 255 (docs/design.md, Conventions); a
 palette is one RGB triple per class, taken from the dataset module (``lossd/data/<name>.py``).
 Ignored pixels are drawn black in colour masks and left untouched in overlays.
 """

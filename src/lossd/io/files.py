@@ -1,7 +1,7 @@
 """Atomic file writes: a temporary file in the target folder, renamed into place on success.
 
 An interrupted process never leaves a truncated checkpoint, record, patch or table behind
-(design.md, Rules of the house).
+(docs/design.md, Rules of the house).
 """
 
 import json

@@ -249,7 +249,7 @@ def one_sided_edges(region: Tensor) -> Tensor:
 
     Pixel (i, j) is an edge when its membership differs from the pixel below it, (i+1, j),
     or from the pixel to its left, (i, j-1) (segloss, github rafaelvareto/segmentation-loss,
-    ``python/segloss/src/dtl.py``; reference.md, "Competing losses"). The definition is
+    ``python/segloss/src/dtl.py``; docs/reference.md, "Competing losses"). The definition is
     one-sided: a vertical transition marks the upper pixel, a horizontal one the right pixel.
 
     Args:
@@ -342,7 +342,7 @@ def signed_distance_map(region: Tensor) -> Tensor:
 
     Outside the region the value is the distance to the nearest region pixel (>= 1); inside
     it is ``-(d - 1)`` with d the distance to the nearest outside pixel, so the region's own
-    boundary pixels are 0 (LIVIAETS/boundary-loss ``utils.py::one_hot2dist``; reference.md,
+    boundary pixels are 0 (LIVIAETS/boundary-loss ``utils.py::one_hot2dist``; docs/reference.md,
     "Competing losses"). A slice whose region is empty is 0 everywhere (as in the reference);
     a slice that is all region has no boundary and is also 0 (the reference leaves this case
     to scipy, which then measures to a point outside the image).

@@ -3,7 +3,7 @@
 Bokhovkin & Burnaev, "Boundary Loss for Remote Sensing Imagery Semantic Segmentation",
 ISNN 2019, LNCS 11555:388-401 (arXiv 1905.07852). Reference implementation read for the
 definition: github yiskw713/boundary_loss_for_remote_sensing (``boundary_loss.py``), the code
-that later copies cite (reference.md, "Competing losses").
+that later copies cite (docs/reference.md, "Competing losses").
 """
 
 import torch
@@ -60,7 +60,7 @@ class BoundaryF1Loss(nn.Module):
 
     Reference:
         Bokhovkin & Burnaev, ISNN 2019 (arXiv 1905.07852), Sec. 3, Eq. of BF1 with θ0 = 3,
-        θ = 5 (reference.md, "Competing losses").
+        θ = 5 (docs/reference.md, "Competing losses").
     """
 
     def __init__(

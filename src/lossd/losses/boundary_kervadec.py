@@ -46,7 +46,7 @@ class KervadecBoundaryLoss(nn.Module):
     a region loss (GDL in the paper) as ``α_r · L_region + α_b · L_B``; the README uses
     α = 0.01, and the official ``StealWeight(to_steal=0.01)`` scheduler moves 0.01 per epoch
     from the region weight (floor 0.1) to the boundary weight, starting from (1, 0.01)
-    (reference.md, "Competing losses").
+    (docs/reference.md, "Competing losses").
 
     Args:
         classes: Class indices ``idc`` whose maps enter the mean, or None for all classes

@@ -4,7 +4,7 @@ Soft Dice of Milletari, Navab & Ahmadi, "V-Net", 3DV 2016 (arXiv 1606.04797), Eq
 multiclass form of GeoSeg's ``DiceLoss`` (github WangLibo1995/GeoSeg, ``geoseg/losses/dice.py``,
 smooth 0.05 in ``UnetFormerLoss``), which follows segmentation_models_pytorch
 (``losses/dice.py``, ``_functional.soft_dice_score``): per-class scores pooled over batch and
-pixels, classes absent from the target score 0 and still count in the mean (reference.md,
+pixels, classes absent from the target score 0 and still count in the mean (docs/reference.md,
 last paragraph).
 """
 
@@ -41,7 +41,7 @@ class DiceLoss(nn.Module):
 
     Args:
         smooth: Additive smoothing in numerator and denominator; 0.05 in GeoSeg's
-            UnetFormerLoss (reference.md, "Training recipes").
+            UnetFormerLoss (docs/reference.md, "Training recipes").
         ignore_index: Label value to ignore (255 in prepared masks), or None.
         classes: Class indices averaged in the loss, or None for all classes.
         eps: Lower clamp of the denominator (1e-7 as in segmentation_models_pytorch).

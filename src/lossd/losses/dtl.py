@@ -1,7 +1,7 @@
 """Boundary term of the distance-transform loss (DTL) of the segloss package.
 
 segloss ``DistanceTransformLoss`` (PyPI ``segloss``; github rafaelvareto/segmentation-loss,
-``python/segloss/src/dtl.py``, by Vareto et al.; reference.md, "Competing losses"). segloss
+``python/segloss/src/dtl.py``, by Vareto et al.; docs/reference.md, "Competing losses"). segloss
 returns ``CE + w · border^power``; this module is the ``border^power`` part only, because the
 region term (cross-entropy or the model's own recipe) is supplied by the training objective,
 which also holds the weight ``w`` (segloss default 1.0).
@@ -68,7 +68,7 @@ class DistanceTransformLoss(nn.Module):
 
     Reference:
         segloss ``DistanceTransformLoss(border_params=[5, 0.5, 1.0], ignore_index=255,
-        reduction='sum')``: ``border_params`` = [dilate, power, weight] (reference.md,
+        reduction='sum')``: ``border_params`` = [dilate, power, weight] (docs/reference.md,
         "Competing losses").
     """
 

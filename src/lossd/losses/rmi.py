@@ -3,7 +3,7 @@
 Zhao, Wang, Yang & Cai, "Region Mutual Information Loss for Semantic Segmentation", NeurIPS 2019
 (arXiv 1910.12037). Official code github ZJULearning/RMI (MIT licence), ``losses/rmi/rmi.py``
 (``RMILoss.rmi_lower_bound``, ``forward_sigmoid``) and ``rmi_utils.py`` (``map_get_pairs``,
-``log_det_by_cholesky``); reference.md, "Competing losses".
+``log_det_by_cholesky``); docs/reference.md, "Competing losses".
 """
 
 from typing import Literal

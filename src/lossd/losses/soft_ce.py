@@ -1,7 +1,7 @@
 """Label-smoothed cross-entropy, the region term of the GeoSeg / UNetFormer recipe.
 
 ``SoftCrossEntropyLoss`` of GeoSeg (github WangLibo1995/GeoSeg, ``geoseg/losses/soft_ce.py``,
-used by ``UnetFormerLoss`` with smoothing 0.05; reference.md, "Training recipes"), with the
+used by ``UnetFormerLoss`` with smoothing 0.05; docs/reference.md, "Training recipes"), with the
 label smoothing of Szegedy et al., "Rethinking the Inception Architecture for Computer Vision",
 CVPR 2016, Sec. 7 (arXiv 1512.00567).
 """
@@ -40,7 +40,7 @@ class SoftCrossEntropyLoss(nn.Module):
 
     Args:
         smooth_factor: Label smoothing eps in [0, 1]; 0.05 in GeoSeg's UnetFormerLoss
-            (reference.md, "Training recipes").
+            (docs/reference.md, "Training recipes").
         ignore_index: Label value to ignore (255 in prepared masks), or None.
         reduction: ``"mean"`` over valid pixels or ``"sum"``.
 

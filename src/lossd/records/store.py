@@ -1,6 +1,6 @@
 """Run records: the ``metrics.json`` every run writes, the source of truth for tables.
 
-A record carries (design.md, Conventions): dataset, model, loss, seed, the final metrics with
+A record carries (docs/design.md, Conventions): dataset, model, loss, seed, the final metrics with
 per-class lists, the full resolved config, git commit, package versions and wall time. Beside it,
 ``per_image.npz`` holds the per-image counts of its evaluations
 (:class:`lossd.metrics.PerImageStats`, one group per record block: ``val`` and ``test`` for a

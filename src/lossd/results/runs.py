@@ -1,7 +1,7 @@
 """Run records as a table: one row per run, mean metrics and per-class columns.
 
 The records (``metrics.json``, :mod:`lossd.records`) are the source of truth for every
-table and figure (design.md, Conventions); this module flattens them into a
+table and figure (docs/design.md, Conventions); this module flattens them into a
 :class:`pandas.DataFrame` that :mod:`lossd.results.tables`, :mod:`lossd.results.plots` and
 ``notebooks/analysis.ipynb`` share. W&B runs are converted into the same shape by
 :mod:`lossd.results.wandb_runs`.

@@ -1,6 +1,6 @@
 """Runs of a W&B project as the frame of :func:`lossd.results.load_runs`.
 
-The run records are the source of truth (design.md, Conventions); this reader is for teams that
+The run records are the source of truth (docs/design.md, Conventions); this reader is for teams that
 train on several machines and collect the runs in one W&B project. Each W&B run of
 :class:`lossd.engine.loggers.WandbLogger` carries the resolved config (``dataset.name``,
 ``model.name``, ``loss.name``, ``seed``, ``experiment_name``) and, once finished, the summary

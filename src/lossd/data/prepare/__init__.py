@@ -8,7 +8,7 @@ Entry points, one per dataset, plus the check of a prepared folder against its `
 
 The command line is ``python scripts/prepare_data.py {loveda,uavid,potsdam} --src RAW --dst
 OUT``. Output layout: ``<dst>/<split>/{images,masks}/<stem>_<row>_<col>.<ext>`` and
-``<dst>/<split>/meta.json`` (design.md, Conventions).
+``<dst>/<split>/meta.json`` (docs/design.md, Conventions).
 """
 
 from lossd.data.prepare._grid import PatchWindow, parse_patch_name, patch_grid, patch_name

@@ -1,15 +1,20 @@
 """The patch grid: where patches start in a source image, their names, and bottom/right padding.
 
 A patch is named ``<source-stem>_<row>_<col>`` with ``row``/``col`` the pixel offset of its
-top-left corner in the source image (design.md, Conventions), so predictions can be stitched
+top-left corner in the source image (docs/design.md, Conventions), so predictions can be stitched
 back. Patches start at ``0, stride, 2*stride, ...`` and the grid stops at the first patch that
 reaches the image border; that last patch is padded at the bottom/right (images with 0, masks
 with 255 = ignore), so every source pixel lies in at least one patch and offsets stay in
 source coordinates.
 
-:func:`region_grid` lays the same grid over a region anchored at the bottom-right corner of the
-source (UAVid, after GeoSeg): where the region reaches beyond the source's top or left edge,
-offsets are negative and the patch is padded at the top/left (:func:`cut_patch`).
+:func:`region_grid` lays GeoSeg's grid over a region anchored at the bottom-right corner of the
+source: where the region reaches beyond the source's top or left edge, offsets are negative and
+the patch is padded at the top/left (:func:`cut_patch`). GeoSeg pads with albumentations'
+``PadIfNeeded(position='bottom_right')``, which keeps the image's bottom-right corner, and then
+writes the patches that lie wholly inside the padded array (tools/potsdam_patch_split.py:56-73,
+204-211; tools/uavid_patch_split.py:101-108, 133-143 @9453fe4). UAVid's region is 2048×4096
+(:data:`lossd.data.prepare.uavid.GEOSEG_REGION`), ISPRS tiles are padded to the next multiple
+of the patch size (:func:`padded_region`).
 """
 
 import re
@@ -25,6 +30,7 @@ __all__ = [
     "PatchWindow",
     "cut_patch",
     "pad_patch",
+    "padded_region",
     "pair",
     "parse_patch_name",
     "patch_grid",
@@ -126,6 +132,15 @@ def patch_grid(
     ]
 
 
+def padded_region(height: int, width: int, patch_size: tuple[int, int]) -> tuple[int, int]:
+    """The source size rounded up to multiples of the patch size, GeoSeg's padded tile.
+
+    ``rh, rw = oh % patch_size, ow % patch_size``; the padding is ``patch_size - r`` where
+    ``r > 0`` (GeoSeg tools/potsdam_patch_split.py:58-63 @9453fe4): 6000 -> 6144 for 1024.
+    """
+    return (-(-height // patch_size[0]) * patch_size[0], -(-width // patch_size[1]) * patch_size[1])
+
+
 def region_grid(
     height: int,
     width: int,
@@ -133,14 +148,15 @@ def region_grid(
     patch_size: tuple[int, int],
     stride: tuple[int, int],
 ) -> list[PatchWindow]:
-    """The patches of a region anchored at the bottom-right corner of a ``height×width`` source.
+    """GeoSeg's patches of a region anchored at the bottom-right corner of a source.
 
     The region covers source rows ``height - region[0] .. height - 1`` and columns
     ``width - region[1] .. width - 1``; a start below 0 means the region reaches beyond the
-    source's top or left edge (padding). Within the region the grid is :func:`patch_grid`'s,
-    less the patches that hold no source pixel at all (pure padding). For UAVid's 1024² tiles
-    of 2048×4096 there are none; with smaller patches, or a source far smaller than the region,
-    GeoSeg would write such empty tiles and lossd does not.
+    source's top or left edge (padding). Patches start at ``0, stride, 2 * stride, ...`` of the
+    region and only those wholly inside it are kept, as GeoSeg's ``for y in range(0, h,
+    stride)`` keeps the tiles of full size (tools/potsdam_patch_split.py:204-211 @9453fe4).
+    Patches that hold no source pixel (pure padding; impossible for GeoSeg's settings, where
+    the padding is less than a patch) are left out; GeoSeg would write them.
 
     Args:
         height: Source height in pixels.
@@ -156,14 +172,20 @@ def region_grid(
     Raises:
         InvalidOptionError: If a stride exceeds the patch size.
     """
+    if stride[0] > patch_size[0] or stride[1] > patch_size[1]:
+        raise InvalidOptionError(
+            f"stride {stride} is larger than patch size {patch_size}: pixels between patches "
+            "would be lost; use a stride of at most the patch size"
+        )
     top, left = height - region[0], width - region[1]
     windows = []
-    for w in patch_grid(region[0], region[1], patch_size, stride):
-        row, col = top + w.row, left + w.col
-        rows = min(row + patch_size[0], height) - max(row, 0)
-        cols = min(col + patch_size[1], width) - max(col, 0)
-        if rows > 0 and cols > 0:
-            windows.append(PatchWindow(row, col, rows, cols))
+    for r in range(0, region[0] - patch_size[0] + 1, stride[0]):
+        for c in range(0, region[1] - patch_size[1] + 1, stride[1]):
+            row, col = top + r, left + c
+            rows = min(row + patch_size[0], height) - max(row, 0)
+            cols = min(col + patch_size[1], width) - max(col, 0)
+            if rows > 0 and cols > 0:
+                windows.append(PatchWindow(row, col, rows, cols))
     return windows
 
 
@@ -195,7 +217,7 @@ def pad_patch(array: np.ndarray, patch_size: tuple[int, int], fill: int) -> np.n
 
 
 def patch_name(stem: str, row: int, col: int) -> str:
-    """``<stem>_<row>_<col>``: the file stem of a patch (design.md, Conventions)."""
+    """``<stem>_<row>_<col>``: the file stem of a patch (docs/design.md, Conventions)."""
     return f"{stem}_{row}_{col}"
 
 

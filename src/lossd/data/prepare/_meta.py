@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from lossd.data.prepare._outputs import file_md5
+from lossd.data.prepared import META_FILE, read_meta, stale_reason
+from lossd.data.registry import DATASET_MODULES, get_info
 from lossd.errors import DataFormatError, DatasetNotFoundError
 from lossd.io import atomic_path
 
@@ -25,31 +27,11 @@ __all__ = [
     "write_meta",
 ]
 
-META_FILE = "meta.json"
 FORMAT_VERSION = 1
 COMPARED_KEYS = ("format", "dataset", "split", "options", "band_order", "folders")
 """Header keys that must match for a rerun to continue an existing split."""
 
 _MAX_LISTED = 10
-
-
-def read_meta(split_dir: Path) -> dict[str, Any] | None:
-    """The split's ``meta.json``, or ``None`` if there is none.
-
-    Raises:
-        DataFormatError: If the file exists but is not a JSON object.
-    """
-    path = split_dir / META_FILE
-    if not path.is_file():
-        return None
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise DataFormatError(f"cannot read '{path}': {err}") from err
-    if not isinstance(meta, dict):
-        kind = "null" if meta is None else type(meta).__name__
-        raise DataFormatError(f"'{path}' holds {kind}; expected a JSON object")
-    return meta
 
 
 def write_meta(split_dir: Path, meta: dict[str, Any]) -> None:
@@ -59,10 +41,13 @@ def write_meta(split_dir: Path, meta: dict[str, Any]) -> None:
 
 
 def _check_split(split_dir: Path, meta: dict[str, Any]) -> tuple[int, list[str]]:
-    from lossd.data.prepare.uavid import stale_split  # imports this module: import late
-
     problems: list[str] = []
-    stale = stale_split(split_dir)
+    dataset = meta.get("dataset")
+    stale = (
+        stale_reason(split_dir, get_info(str(dataset)), meta)
+        if dataset in DATASET_MODULES
+        else None
+    )
     if stale is not None:
         problems.append(stale)
     if not meta.get("complete"):

@@ -23,8 +23,10 @@ import cv2
 from tqdm import tqdm
 
 import lossd
-from lossd.data.prepare._meta import COMPARED_KEYS, FORMAT_VERSION, read_meta, write_meta
+from lossd.data.prepare._meta import COMPARED_KEYS, FORMAT_VERSION, write_meta
 from lossd.data.prepare._outputs import SourceResult
+from lossd.data.prepared import read_meta, stale_reason
+from lossd.data.registry import get_info
 from lossd.errors import InvalidOptionError, OutputExistsError
 
 __all__ = [
@@ -124,6 +126,8 @@ def make_header(
 ) -> dict[str, Any]:
     """The ``meta.json`` fields fixed before processing.
 
+    ``preparation_version`` is the dataset's (:attr:`DatasetInfo.preparation_version`).
+
     Args:
         dataset: Dataset name.
         split: Split name.
@@ -135,6 +139,7 @@ def make_header(
     """
     return {
         "format": FORMAT_VERSION,
+        "preparation_version": get_info(dataset).preparation_version,
         "tool": {"name": "lossd", "version": lossd.__version__},
         "dataset": dataset,
         "split": split,
@@ -197,6 +202,9 @@ def _claim_split(split_dir: Path, header: dict[str, Any]) -> bool:
     """Check that the split folder may be (re)used; return True if meta.json must be made."""
     meta = read_meta(split_dir)
     if meta is not None:
+        stale = stale_reason(split_dir, get_info(str(header["dataset"])), meta)
+        if stale is not None:
+            raise OutputExistsError(stale)
         differ = [k for k in COMPARED_KEYS if meta.get(k) != header.get(k)]
         if differ:
             details = "; ".join(f"{k}: {meta.get(k)} -> {header.get(k)}" for k in differ)

@@ -5,15 +5,43 @@ names are not all verified): ``top_potsdam_{r}_{c}_{RGB,IRRG,RGBIR}.tif``,
 ``top_potsdam_{r}_{c}_label.tif`` and ``top_potsdam_{r}_{c}_label_noBoundary.tif``.
 
 Split (:func:`lossd.data.potsdam.split_tiles`): 14 official test tiles, validation 2_10,
-the other training tiles for training with 7_10 excluded by default. Every tile is read with
-rasterio window by window (one patch at a time, never the whole 6000² tile) and cut into
-patches of 1024² at stride 1024 by default, the last row/column padded (image 0, mask 255):
+the other training tiles for training with 7_10 excluded by default.
+
+Patches as GeoSeg's ``tools/potsdam_patch_split.py`` cuts them (@9453fe4; README.md:171-197:
+``--split-size 1024 --stride 1024``, train mode for training, val mode with ``--eroded`` for
+test), pixel for pixel:
+
+- every tile is padded to the next multiple of the patch size with the image anchored at the
+  bottom-right (``PadIfNeeded(position='bottom_right')``, L56-73), i.e. 144 rows on *top* and
+  144 columns on the *left* of a 6000² tile for 1024² patches; patches start at
+  ``0, stride, ...`` of the padded tile and only whole ones are written (L204-211): 36 per
+  6000² tile. The image padding is 0 (L65-66);
+- the training split also holds the whole tile flipped left-right and top-bottom, each padded
+  and cut the same way (train mode, L115-127: the flips come first, so their patches lie on a
+  grid shifted by the padding); stems ``top_potsdam_<tile>_hflip`` and ``..._vflip``;
+- the mask padding is written as 255. GeoSeg's script labels it *impervious surfaces*: it
+  pads the colour label with ``value=6``, which albumentations 1.x (what it was written for)
+  turns into the colour (6, 0, 0), matched by no class and so left at 0 by
+  ``rgb_to_2D_label`` (L67-68, L96-106). 4.6 % of a 6144² padded tile are such pixels, trained
+  on and scored. ``protocol=original`` reproduces it when loading
+  (:attr:`lossd.data.potsdam.INFO` ``original_padding_label``); ``heldout`` ignores them.
+
+Every tile is read with rasterio window by window (one patch at a time, never the whole 6000²
+tile):
 
 - ``images/<stem>_<row>_<col>.tif``: GeoTIFF with the chosen bands (RGB, IRRG or RGBIR) and
-  the georeferencing of its window (CRS and ``window_transform``);
-- ``masks/<...>.png``: indices 0..5, 255 = ignore; for test from the eroded ``_noBoundary``
-  labels (black boundary -> 255, the ISPRS protocol), else from the full labels;
+  the georeferencing of its window (CRS and window transform; a flipped copy's transform is
+  mirrored, so its pixels still map to their place on the ground); ``row``/``col`` are the
+  patch's offset in its (flipped) tile, negative for the padded first row/column;
+- ``masks/<...>.png``: indices 0..5, 255 = ignore (padding, and the eroded boundary of the
+  test labels); for test from the eroded ``_noBoundary`` labels (black boundary -> 255, the
+  ISPRS protocol), else from the full labels;
 - ``masks_full/<...>.png`` (test only): the full labels, for viewing.
+
+``meta.json`` lists each patch's offset and the extent of source pixels it holds, from which
+the padding is known (:class:`lossd.data.SegmentationFolder`, ``padding_label``).
+Preparation version 2 (this one); version 1 cut from the top-left corner, padded at the
+bottom/right and flipped each patch instead of the tile; such a folder is refused.
 """
 
 import re
@@ -41,17 +69,31 @@ from lossd.data._labels import (
 )
 from lossd.data.info import IGNORE_INDEX
 from lossd.data.prepare._frames import size_mismatch
-from lossd.data.prepare._grid import pad_patch, patch_grid, patch_name, patch_options
+from lossd.data.prepare._grid import (
+    PatchWindow,
+    padded_region,
+    patch_grid,
+    patch_name,
+    patch_options,
+    region_grid,
+)
 from lossd.data.prepare._outputs import PatchOutputs, SourceResult
 from lossd.data.prepare._runner import SplitPlan, SplitSummary, check_splits, make_header, run_plans
 from lossd.errors import DataFormatError, DatasetNotFoundError, InvalidOptionError
 from lossd.io import write_geotiff, write_mask
 
-__all__ = ["SPLITS", "prepare_potsdam"]
+__all__ = ["FLIPS", "SPLITS", "prepare_potsdam"]
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 ERODED_SPLITS: tuple[str, ...] = ("test",)
-"""Splits scored on the eroded labels (datasets.md §3, Metrics): masks from ``_noBoundary``."""
+FLIPPED_SPLITS: tuple[str, ...] = ("train",)
+"""Splits cut in GeoSeg's train mode: each tile also flipped left-right and top-bottom."""
+FLIPS: tuple[str, ...] = ("", "hflip", "vflip")
+"""The versions of a tile in train mode, in GeoSeg's order ``[image, image_h_vlip,
+image_v_vlip]`` (tools/potsdam_patch_split.py:121-122 @9453fe4), made by torchvision's
+``RandomHorizontalFlip(p=1.0)`` / ``RandomVerticalFlip(p=1.0)`` (L116-119), i.e. PIL
+``FLIP_LEFT_RIGHT`` (columns reversed) and ``FLIP_TOP_BOTTOM`` (rows reversed)."""
+"""Splits scored on the eroded labels (docs/datasets.md §3, Metrics): masks from ``_noBoundary``."""
 
 _GDAL_CACHE_MB = 256
 """GDAL block cache per worker: holds a row of patches of a striped tile, bounds memory."""
@@ -70,6 +112,13 @@ class _TileJob:
     unknown: UnknownPolicy
     patch_size: tuple[int, int]
     stride: tuple[int, int]
+    flip: str = ""
+
+    @property
+    def stem(self) -> str:
+        """``top_potsdam_<tile>``, plus ``_hflip``/``_vflip`` for a flipped copy."""
+        base = potsdam.tile_stem(self.tile)
+        return f"{base}_{self.flip}" if self.flip else base
 
 
 def _open(path: Path) -> DatasetReader:
@@ -143,29 +192,68 @@ def _georeference(dataset: DatasetReader) -> tuple[str | None, list[float] | Non
     return crs, list(dataset.transform)[:6]
 
 
-def _write_image_patch(path: Path, image: DatasetReader, window: Window, job: _TileJob) -> None:
-    """Read one window of the tile and write it, padded, with its own georeferencing."""
-    pixels = pad_patch(_read(image, window, len(potsdam.BANDS[job.bands])), job.patch_size, 0)
-    georef = image.transform @ Affine.translation(window.col_off, window.row_off)  # window origin
+def _source_window(w: PatchWindow, job: _TileJob, height: int, width: int) -> Window:
+    """The window of the unflipped tile holding the source pixels of patch ``w``.
+
+    ``w`` is in the coordinates of the (flipped) tile; its source pixels are rows
+    ``max(w.row, 0) ..`` and columns ``max(w.col, 0) ..`` of it, which a flip maps back to the
+    mirrored rows or columns of the file.
+    """
+    r0, c0 = max(w.row, 0), max(w.col, 0)
+    if job.flip == "hflip":
+        c0 = width - (c0 + w.width)
+    elif job.flip == "vflip":
+        r0 = height - (r0 + w.height)
+    return Window(c0, r0, w.width, w.height)
+
+
+def _place(pixels: np.ndarray, w: PatchWindow, job: _TileJob, fill: int) -> np.ndarray:
+    """Flip the source pixels like the tile and put them into a patch padded with ``fill``."""
+    if job.flip == "hflip":
+        pixels = pixels[:, ::-1]
+    elif job.flip == "vflip":
+        pixels = pixels[::-1]
+    out = np.full(job.patch_size + pixels.shape[2:], fill, dtype=pixels.dtype)
+    top, left = max(-w.row, 0), max(-w.col, 0)
+    out[top : top + w.height, left : left + w.width] = pixels
+    return out
+
+
+def _transform(dataset: DatasetReader, job: _TileJob) -> Affine:
+    """The tile's pixel-to-map transform in the coordinates of its (flipped) version."""
+    tile: Affine = dataset.transform
+    if job.flip == "hflip":  # column c of the copy is column width - 1 - c of the tile
+        return tile @ Affine(-1.0, 0.0, dataset.width, 0.0, 1.0, 0.0)
+    if job.flip == "vflip":
+        return tile @ Affine(1.0, 0.0, 0.0, 0.0, -1.0, dataset.height)
+    return tile
+
+
+def _write_image_patch(path: Path, image: DatasetReader, w: PatchWindow, job: _TileJob) -> None:
+    """Read one window of the tile and write it, flipped and padded, georeferenced."""
+    window = _source_window(w, job, image.height, image.width)
+    pixels = _place(_read(image, window, len(potsdam.BANDS[job.bands])), w, job, 0)
+    georef = _transform(image, job) @ Affine.translation(w.col, w.row)  # the patch's origin
     write_geotiff(path, pixels, crs=image.crs, transform=georef)
 
 
-def _write_mask_patch(path: Path, label: DatasetReader, window: Window, job: _TileJob) -> None:
-    """Read one window of a colour label, decode it and write the padded index mask."""
-    write_mask(path, pad_patch(_decode(label, window, job), job.patch_size, IGNORE_INDEX))
+def _write_mask_patch(path: Path, label: DatasetReader, w: PatchWindow, job: _TileJob) -> None:
+    """Read one window of a colour label, decode it and write the flipped, padded mask."""
+    window = _source_window(w, job, label.height, label.width)
+    write_mask(path, _place(_decode(label, window, job), w, job, IGNORE_INDEX))
 
 
 def process_tile(job: _TileJob) -> SourceResult:
-    """Cut one tile into GeoTIFF image patches and PNG masks; undo on failure.
+    """Cut one tile (or its flipped copy) into GeoTIFF image patches and PNG masks.
 
     Returns:
-        The tile's ``meta.json`` record and the bookkeeping of written files.
+        The source's ``meta.json`` record and the bookkeeping of written files; undone on
+        failure.
 
     Raises:
         DataFormatError: For an unreadable or truncated file, wrong bands, an image and label
             of different sizes, or unknown label colours (``unknown="error"``).
     """
-    stem = potsdam.tile_stem(job.tile)
     with ExitStack() as stack:
         stack.enter_context(rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_MB))
         out = stack.enter_context(PatchOutputs(job.split_dir))
@@ -174,14 +262,14 @@ def process_tile(job: _TileJob) -> SourceResult:
         labels = {f: stack.enter_context(_open(path)) for f, path in job.labels.items()}
         for label in labels.values():
             _check_label(label, image)
+        region = padded_region(image.height, image.width, job.patch_size)
         patches = []
-        for w in patch_grid(image.height, image.width, job.patch_size, job.stride):
-            name = patch_name(stem, w.row, w.col)
-            window = Window(w.col, w.row, w.width, w.height)
+        for w in region_grid(image.height, image.width, region, job.patch_size, job.stride):
+            name = patch_name(job.stem, w.row, w.col)
             files = [f"images/{name}.tif"] + [f"{folder}/{name}.png" for folder in labels]
-            out.write(files[0], partial(_write_image_patch, image=image, window=window, job=job))
+            out.write(files[0], partial(_write_image_patch, image=image, w=w, job=job))
             for folder, label in labels.items():
-                writer = partial(_write_mask_patch, label=label, window=window, job=job)
+                writer = partial(_write_mask_patch, label=label, w=w, job=job)
                 out.write(f"{folder}/{name}.png", writer)
             patches.append(
                 {"name": name, "row": w.row, "col": w.col, "height": w.height,
@@ -189,8 +277,9 @@ def process_tile(job: _TileJob) -> SourceResult:
             )  # fmt: skip
         crs_name, affine = _georeference(image)
         record: dict[str, Any] = {
-            "stem": stem,
+            "stem": job.stem,
             "tile": job.tile,
+            "flip": job.flip or None,
             "files": {"image": str(job.image.relative_to(job.src))}
             | {folder: str(path.relative_to(job.src)) for folder, path in job.labels.items()},
             "height": image.height,
@@ -283,7 +372,8 @@ def prepare_potsdam(
         dst: Output folder; splits go to ``dst/train``, ``dst/val``, ``dst/test``.
         splits: Splits to prepare.
         bands: Image bands: ``"RGB"``, ``"IRRG"`` or ``"RGBIR"`` (the file suffix read).
-        patch_size: Patch size, ``n`` or ``(height, width)``.
+        patch_size: Patch size, ``n`` or ``(height, width)``; tiles are padded at the top/left
+            to a multiple of it (GeoSeg).
         stride: Step between patches (default: the patch size); at most the patch size.
         exclude: Tiles left out (default 7_10, erroneous annotations); ``()`` keeps all.
         tiles: ``{split: tile ids}`` replacing the standard split (custom experiments).
@@ -321,25 +411,28 @@ def prepare_potsdam(
                 f"no {split} tiles left after excluding {list(exclude)}; change --exclude"
             )
         jobs = []
+        flips = FLIPS if split in FLIPPED_SPLITS else FLIPS[:1]
         for tile in split_tiles:
             files = _required_files(tile, split, bands)
             absent = [name for name in files.values() if name not in found]
             if absent:
                 missing.setdefault(split, {})[tile] = absent
                 continue
-            jobs.append(
+            jobs += [
                 _TileJob(
                     tile=tile,
-                    image=found[files.pop("image")],
-                    labels={folder: found[name] for folder, name in files.items()},
+                    image=found[files["image"]],
+                    labels={f: found[n] for f, n in files.items() if f != "image"},
                     src=src,
                     split_dir=Path(dst) / split,
                     bands=bands,
                     unknown=unknown,
                     patch_size=size,
                     stride=step,
+                    flip=flip,
                 )
-            )
+                for flip in flips
+            ]
         folders = {"images": ".tif", "masks": ".png"}
         if split in ERODED_SPLITS:
             folders["masks_full"] = ".png"
@@ -349,6 +442,7 @@ def prepare_potsdam(
             "bands": bands,
             "tiles": split_tiles,
             "unknown_colour": unknown,
+            "flips": [f or "none" for f in flips],
         }
         header = make_header(
             "potsdam", split, src, options, folders, potsdam.BANDS[bands], potsdam.CLASSES

@@ -21,14 +21,16 @@ frame*: rows 112 and 1136, columns 0, 1024, 2048, 3072 for a 4096-wide frame and
 are padding). ``meta.json`` gives each frame's size and each patch's offset and extent, so the
 patches can be pasted back into the frame (rows 0..111 are not covered).
 
-The test split (unlabelled, predicted for the CodaLab server) is cut over the whole frame, with
-the last row and column of patches padded at the bottom/right, so the patches of a frame
-stitch back into all of it; GeoSeg does not cut test frames but predicts them whole
-(``inference_uavid.py``, README.md L268-275).
+The test split (unlabelled, predicted for the CodaLab server) keeps every frame whole, a hard
+link to the raw PNG where the file system allows (``seqN_<frame>_0_0.png``): GeoSeg does not cut
+test frames but predicts them whole, padded at the top/left to a multiple of 1152×1024
+(``inference_uavid.py``, README.md L268-275; conf/inference/uavid.yaml).
 
 Unlike GeoSeg, images and labels are paired by sorted name (not directory order).
-Preparation version 2 (this one) replaced version 1, which cut train and val like test (12
-tiles of 1024² per frame); a split of version 1 is refused with the command to redo it.
+Preparation version 3 (this one; :data:`lossd.data.uavid.INFO`): version 1 cut train and val
+over the whole frame (12 tiles of 1024² per frame), version 2 cut the test frames into 1024²
+patches; a split that this version does not read unchanged is refused with the command to redo
+it (:func:`lossd.data.prepared.stale_reason`).
 """
 
 from collections.abc import Sequence
@@ -39,7 +41,6 @@ from lossd.data import uavid
 from lossd.data._labels import UnknownPolicy, check_unknown_policy
 from lossd.data.prepare._frames import FrameJob, process_frame
 from lossd.data.prepare._grid import pair, patch_options
-from lossd.data.prepare._meta import read_meta
 from lossd.data.prepare._runner import (
     SplitPlan,
     SplitSummary,
@@ -48,16 +49,11 @@ from lossd.data.prepare._runner import (
     make_header,
     run_plans,
 )
-from lossd.errors import DataFormatError, DatasetNotFoundError, OutputExistsError
+from lossd.errors import DataFormatError, DatasetNotFoundError
 
-__all__ = ["GEOSEG_REGION", "PREPARATION_VERSION", "SPLITS", "prepare_uavid", "stale_split"]
+__all__ = ["GEOSEG_REGION", "SPLITS", "prepare_uavid"]
 
 SPLITS: tuple[str, ...] = tuple(uavid.SPLIT_FOLDERS)
-
-PREPARATION_VERSION = 2
-"""Version of the UAVid patch layout, written to each split's ``meta.json`` as
-``preparation_version`` (absent = 1). 1: train/val cut over the whole frame, 12 tiles of 1024²
-per frame; 2: GeoSeg's 8 tiles per frame from the bottom 2048 rows."""
 
 GEOSEG_REGION: tuple[int, int] = (2048, 4096)
 """Rows and columns kept at the bottom-right of each train/val frame: GeoSeg pads frames to
@@ -114,34 +110,6 @@ def _frames(src: Path, split: str) -> list[tuple[str, Path, Path | None]]:
     return frames
 
 
-def stale_split(split_dir: Path) -> str | None:
-    """Why a prepared UAVid train/val split must be prepared again, or None if it need not.
-
-    A split needs redoing if its ``meta.json`` is of preparation version 1 (no
-    ``preparation_version``): its frames were cut into 12 tiles each, not GeoSeg's 8 from the
-    bottom 2048 rows. Test splits and folders without ``meta.json`` are never stale.
-
-    Raises:
-        DataFormatError: If ``meta.json`` exists but is not a JSON object.
-    """
-    meta = read_meta(split_dir)
-    if meta is None or meta.get("dataset") != "uavid":
-        return None
-    version = meta.get("preparation_version", 1)
-    split = meta.get("split")
-    if split not in uavid.LABELLED_SPLITS or version >= PREPARATION_VERSION:
-        return None
-    src = meta.get("src", "RAW")
-    return (
-        f"'{split_dir}' holds UAVid {split} patches of preparation version {version}, which "
-        "cut every frame whole (12 tiles per 2160-row frame with 1024² patches); version "
-        f"{PREPARATION_VERSION} cuts 8 tiles per frame from the bottom 2048 rows, as GeoSeg's "
-        "tools/uavid_patch_split.py does, so results would not be comparable. Delete "
-        f"'{split_dir}' and run: python scripts/prepare_data.py uavid --src {src} "
-        f"--dst {split_dir.parent} --splits {split}"
-    )
-
-
 def prepare_uavid(
     src: str | Path,
     dst: str | Path,
@@ -170,7 +138,7 @@ def prepare_uavid(
         region: ``(rows, columns)`` kept at the bottom-right of each train/val frame and cut
             into patches (default GeoSeg's 2048×4096: 8 tiles of 1024² per frame; a patch
             of pure padding, possible only with other patch sizes, is skipped); ``None`` cuts
-            the whole frame. The test split is always cut whole.
+            the whole frame. The test frames are always kept whole.
 
     Returns:
         ``{split: SplitSummary}``.
@@ -180,8 +148,8 @@ def prepare_uavid(
         DataFormatError: For unpaired, unreadable, truncated or mis-sized files, or unknown
             label colours; no output of the run is left behind.
         InvalidOptionError: For an invalid option.
-        OutputExistsError: If ``dst`` holds a split prepared with other options, or a train
-            or val split of preparation version 1 (the message says how to redo it).
+        OutputExistsError: If ``dst`` holds a split prepared with other options, or by a
+            preparation version this one does not read (the message says how to redo it).
     """
     src = Path(src)
     if not src.is_dir():
@@ -190,21 +158,18 @@ def prepare_uavid(
     unknown = check_unknown_policy(unknown_colour)
     size, step = patch_options(patch_size, stride)
     kept = None if region is None else pair(region, "region")
-    for split in chosen:
-        reason = stale_split(Path(dst) / split)
-        if reason is not None:
-            raise OutputExistsError(reason)
     plans: list[SplitPlan] = []
     for split in chosen:
         labelled = split in uavid.LABELLED_SPLITS
-        split_region = kept if labelled else None
-        options: dict[str, Any] = {
-            "patch_size": list(size),
-            "stride": list(step),
-            "unknown_colour": unknown,
-        }
-        if labelled:  # test keeps version 1's options: its patches did not change
-            options["region"] = None if split_region is None else list(split_region)
+        options: dict[str, Any] = {"unknown_colour": unknown}
+        if labelled:
+            options |= {
+                "patch_size": list(size),
+                "stride": list(step),
+                "region": None if kept is None else list(kept),
+            }
+        else:  # whole frames, for GeoSeg's padded windows at test time
+            options |= {"patch_size": None}
         folders = {"images": ".png"} | ({"masks": ".png"} if labelled else {})
         jobs = [
             FrameJob(
@@ -215,15 +180,15 @@ def prepare_uavid(
                 split_dir=Path(dst) / split,
                 decode=uavid.decode,
                 unknown=unknown,
-                patch_size=size,
-                stride=step,
-                region=split_region,
+                patch_size=size if labelled else None,
+                stride=step if labelled else None,
+                link=not labelled,
+                region=kept if labelled else None,
             )
             for stem, image, label in _frames(src, split)
         ]
         header = make_header(
             "uavid", split, src, options, folders, ("red", "green", "blue"), uavid.CLASSES
         )
-        header = {"format": header["format"], "preparation_version": PREPARATION_VERSION, **header}
         plans.append(SplitPlan(split, process_frame, jobs, header))
     return run_plans(plans, dst, workers=workers, progress=progress, desc="uavid")

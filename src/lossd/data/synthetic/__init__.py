@@ -47,7 +47,7 @@ Evaluation follows the Potsdam protocol: mean metrics over classes 0-4, clutter 
 **Files** written by :func:`prepare_synthetic` (default 256 train, 64 validation, 32 test
 tiles of 256×256 px; any tile size >= 64): ``<root>/{train,val,test}/images/<stem>.png`` (RGB
 PNG) and ``<root>/{train,val,test}/masks/<stem>.png`` (single-channel uint8 class indices),
-stems ``tile<NNNNN>_0_0`` (design.md, ``<source-stem>_<row>_<col>``), and ``<root>/meta.json``
+stems ``tile<NNNNN>_0_0`` (docs/design.md, ``<source-stem>_<row>_<col>``), and ``<root>/meta.json``
 with the parameters and :data:`GENERATOR_VERSION`. Tiles are deterministic: tile ``i`` of a
 split depends only on ``(seed, split, i)`` and the tile size, and the files are byte-identical
 from run to run (with the same NumPy and OpenCV versions).
