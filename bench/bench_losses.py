@@ -6,6 +6,7 @@ Usage::
     python bench/bench_losses.py --device cuda --repeats 20
     python bench/bench_losses.py --naive-sizes 256 512 --naive-repeats 1
     python bench/bench_losses.py --threads 1             # steadier on a loaded, shared CPU
+    python bench/bench_losses.py --competitors --only abl boundary_dou hd_dt cldice
 
 Every row of ``LOSSES`` is a named factory: it receives the batch (leaf logits, target) and
 returns a zero-argument step that computes the scalar loss; the timed statement is the step's
@@ -160,6 +161,12 @@ COMPETITORS: dict[str, LossFactory] = {
     "dtl": module_loss(losses.DistanceTransformLoss, dilate=5, power=0.5),
     "lovasz": module_loss(losses.LovaszSoftmaxLoss, classes="present"),
     "rmi": module_loss(losses.RMILoss, radius=3, pool_stride=3),
+    "abl": module_loss(
+        losses.ActiveBoundaryLoss, max_n_ratio=0.01, label_smoothing=0.2, max_clip_dist=20.0
+    ),
+    "boundary_dou": module_loss(losses.BoundaryDoULoss, smooth=1e-5, alpha_max=0.8),
+    "hd_dt": module_loss(losses.HausdorffDTLoss, alpha=2.0),
+    "cldice": module_loss(losses.ClDiceLoss, iterations=10, smooth=1.0, alpha=1.0),
 }
 """Competing losses (conf/loss/*.yaml settings), timed with ``--competitors``."""
 
@@ -319,6 +326,14 @@ def main() -> None:
     parser.add_argument(
         "--competitors", action="store_true", help="also time the competing boundary losses"
     )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=sorted(COMPETITORS),
+        default=None,
+        metavar="NAME",
+        help="with --competitors: time only these competing losses (default: all)",
+    )
     parser.add_argument("--rss-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads is not None:
@@ -333,7 +348,12 @@ def main() -> None:
     logits_bytes = batch.logits.numel() * batch.logits.element_size()
     check_agreement(batch)
 
-    rows = {**LOSSES, **(COMPETITORS if args.competitors else {})}
+    competitors = {
+        name: factory
+        for name, factory in COMPETITORS.items()
+        if args.competitors and (args.only is None or name in args.only)
+    }
+    rows = {**LOSSES, **competitors}
     seconds = time_rows(rows, batch, args.repeats, args.warmup)
     ce = seconds["cross_entropy"]
     print(f"\nforward + backward at {args.size}x{args.size} (median):")

@@ -417,3 +417,309 @@ def naive_rmi(
             half_log_det = 0.5 * torch.logdet(posterior + pos_alpha * eye)
             per_class[c] = per_class[c] + half_log_det / batch / dim
     return sum(per_class)
+
+
+# --------------------------------------------------------------------------- Boundary DoU
+
+
+def naive_boundary_dou(
+    logits: Tensor,
+    target: Tensor,
+    classes: list[int] | None,
+    ignore_index: int | None,
+    smooth: float = 1e-5,
+    alpha_max: float = 0.8,
+) -> Tensor:
+    """Sun et al.'s Boundary DoU per class, sums over the batch, the cross kernel pixel by pixel."""
+    batch, num_classes, height, width = logits.shape
+    probs = torch.softmax(logits, dim=1)
+    chosen = range(num_classes) if classes is None else classes
+    losses = []
+    for c in chosen:
+        intersection = logits.sum() * 0
+        squares = logits.sum() * 0
+        area = 0
+        edge = 0
+        for b in range(batch):
+            for i, j in pixels(height, width):
+                label = int(target[b, i, j])
+                if not is_valid(label, ignore_index):
+                    continue
+                p = probs[b, c, i, j]
+                squares = squares + p * p
+                if label != c:
+                    continue
+                intersection = intersection + p
+                area += 1
+                # cross-kernel convolution with zero padding: 5 means all 4 neighbours are c
+                total = 1
+                for di, dj in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+                    ni, nj = i + di, j + dj
+                    if 0 <= ni < height and 0 <= nj < width and int(target[b, ni, nj]) == c:
+                        total += 1
+                if total != 5:
+                    edge += 1
+        alpha = 1 - (edge + smooth) / (area + smooth)
+        alpha = min(2 * alpha - 1, alpha_max)
+        numerator = squares + area - 2 * intersection + smooth
+        losses.append(numerator / (squares + area - (1 + alpha) * intersection + smooth))
+    return sum(losses) / len(losses)
+
+
+# --------------------------------------------------------------------------- HD-DT
+
+
+def scipy_boundary_distance(mask: np.ndarray) -> np.ndarray:
+    """MONAI ``distance_field`` of one mask: edt(fg) + edt(bg); 0 if empty or full."""
+    from scipy import ndimage
+
+    if not mask.any() or mask.all():
+        return np.zeros(mask.shape)
+    return ndimage.distance_transform_edt(mask) + ndimage.distance_transform_edt(~mask)
+
+
+def naive_hd_dt(
+    logits: Tensor,
+    target: Tensor,
+    alpha: float,
+    classes: list[int] | None,
+    ignore_index: int | None,
+) -> Tensor:
+    """Karimi & Salcudean HD-DT per image and class: scipy distances, explicit pixel sums.
+
+    Prediction map: the first maximal logit per pixel; ignore pixels are in no class of either
+    map and out of the mean.
+    """
+    batch, num_classes, height, width = logits.shape
+    probs = torch.softmax(logits, dim=1)
+    chosen = list(range(num_classes)) if classes is None else classes
+    labels = target.numpy()
+    total = logits.sum() * 0
+    count = 0
+    for b in range(batch):
+        valid = np.vectorize(lambda v: is_valid(int(v), ignore_index))(labels[b])
+        predicted = np.full((height, width), -1)
+        for i, j in pixels(height, width):
+            if valid[i, j]:
+                scores = [float(logits[b, c, i, j].detach()) for c in range(num_classes)]
+                predicted[i, j] = scores.index(max(scores))
+        count += int(valid.sum())
+        for c in chosen:
+            truth_map = scipy_boundary_distance((labels[b] == c) & valid)
+            pred_map = scipy_boundary_distance(predicted == c)
+            for i, j in pixels(height, width):
+                if not valid[i, j]:
+                    continue
+                g = 1.0 if labels[b, i, j] == c else 0.0
+                weight = truth_map[i, j] ** alpha + pred_map[i, j] ** alpha
+                total = total + (probs[b, c, i, j] - g) ** 2 * weight
+    return total / max(count * len(chosen), 1)
+
+
+# --------------------------------------------------------------------------- clDice
+
+
+def window_min_cross(values: Tensor) -> Tensor:
+    """Min over the pixel and its 4 neighbours inside the image, pixel by pixel."""
+    height, width = values.shape
+    rows = []
+    for i in range(height):
+        row = []
+        for j in range(width):
+            cells = [values[i, j]]
+            for di, dj in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+                if 0 <= i + di < height and 0 <= j + dj < width:
+                    cells.append(values[i + di, j + dj])
+            row.append(torch.stack(cells).min())
+        rows.append(torch.stack(row))
+    return torch.stack(rows)
+
+
+def naive_soft_skeleton(image: Tensor, iterations: int) -> Tensor:
+    """Shit et al.'s soft skeleton of one [H, W] map with explicit windows (Alg. 1)."""
+
+    def opened(x: Tensor) -> Tensor:
+        return window_max(window_min_cross(x), 3)
+
+    skel = torch.relu(image - opened(image))
+    for _ in range(iterations):
+        image = window_min_cross(image)
+        delta = torch.relu(image - opened(image))
+        skel = skel + torch.relu(delta - skel * delta)
+    return skel
+
+
+def naive_cldice(
+    logits: Tensor,
+    target: Tensor,
+    iterations: int,
+    smooth: float,
+    alpha: float,
+    classes: list[int] | None,
+    ignore_index: int | None,
+) -> Tensor:
+    """(1 - alpha) soft Dice + alpha clDice per class (sums over the batch), mean over classes."""
+    batch, num_classes, height, width = logits.shape
+    probs = torch.softmax(logits, dim=1)
+    chosen = range(num_classes) if classes is None else classes
+    losses = []
+    for c in chosen:
+        skel_pred_truth = skel_pred = skel_truth_pred = skel_truth = logits.sum() * 0
+        truth_pred = truth_sum = pred_sum = logits.sum() * 0
+        for b in range(batch):
+            valid = torch.tensor(
+                [
+                    [is_valid(int(target[b, i, j]), ignore_index) for j in range(width)]
+                    for i in range(height)
+                ],
+                dtype=logits.dtype,
+            )
+            p = probs[b, c] * valid
+            y = (target[b] == c).to(logits.dtype) * valid
+            s_p = naive_soft_skeleton(p, iterations)
+            s_y = naive_soft_skeleton(y, iterations)
+            skel_pred_truth = skel_pred_truth + (s_p * y).sum()
+            skel_pred = skel_pred + s_p.sum()
+            skel_truth_pred = skel_truth_pred + (s_y * p).sum()
+            skel_truth = skel_truth + s_y.sum()
+            truth_pred = truth_pred + (y * p).sum()
+            truth_sum = truth_sum + y.sum()
+            pred_sum = pred_sum + p.sum()
+        tprec = (skel_pred_truth + smooth) / (skel_pred + smooth)
+        tsens = (skel_truth_pred + smooth) / (skel_truth + smooth)
+        cl_dice = 1 - 2 * tprec * tsens / (tprec + tsens)
+        dice = 1 - (2 * truth_pred + smooth) / (truth_sum + pred_sum + smooth)
+        losses.append((1 - alpha) * dice + alpha * cl_dice)
+    return sum(losses) / len(losses)
+
+
+# --------------------------------------------------------------------------- ABL
+
+ABL_OFFSETS = [(1, 0), (-1, 0), (0, -1), (0, 1), (-1, 1), (1, 1), (-1, -1), (1, -1), (0, 0)]
+"""wangchi95/active-boundary-loss abl.py x_range / y_range: 8 neighbours, then the pixel."""
+
+
+def naive_abl_distance(labels: np.ndarray, valid: np.ndarray) -> np.ndarray | None:
+    """abl.py gt2boundary + one_hot2dist into an int32 buffer + positive part of the negation.
+
+    None for an image without any boundary pixel (skipped).
+    """
+    from scipy import ndimage
+
+    height, width = labels.shape
+    boundary = np.zeros((height, width), dtype=bool)
+    for i, j in pixels(height, width):
+        down = i + 1 < height and labels[i + 1, j] != labels[i, j]
+        right = j + 1 < width and labels[i, j + 1] != labels[i, j]
+        boundary[i, j] = down or right or not valid[i, j]
+    if not boundary.any():
+        return None
+    to_boundary = ndimage.distance_transform_edt(~boundary)
+    inside = ndimage.distance_transform_edt(boundary)
+    result = np.zeros((height, width))
+    for i, j in pixels(height, width):
+        # int32 buffer: truncation toward zero of the signed map of one_hot2dist
+        outside = int(-(to_boundary[i, j] - 1))
+        signed = int(inside[i, j]) if boundary[i, j] else outside
+        result[i, j] = max(-signed, 0)
+    return result
+
+
+def naive_abl(
+    logits: Tensor,
+    target: Tensor,
+    max_n_ratio: float = 0.01,
+    label_smoothing: float = 0.2,
+    max_clip_dist: float = 20.0,
+    ignore_index: int | None = IGNORE,
+) -> Tensor:
+    """Active Boundary Loss of Wang et al. pixel by pixel, threshold loop per image.
+
+    As abl.py, except: the threshold is searched per image; KL pairs with an ignore pixel are
+    0; ignore pixels are never predicted-boundary pixels; images without boundary are skipped.
+    """
+    batch, num_classes, height, width = logits.shape
+    log_probs = torch.log_softmax(logits, dim=1)
+    detached = log_probs.detach()
+    labels = target.numpy()
+    terms = []
+
+    def kl(b: int, i: int, j: int, ni: int, nj: int) -> Tensor:
+        """KL(P_(i,j) || P_(ni,nj)) of detached probabilities."""
+        return sum(
+            detached[b, c, i, j].exp() * (detached[b, c, i, j] - detached[b, c, ni, nj])
+            for c in range(num_classes)
+        )
+
+    for b in range(batch):
+        valid = np.vectorize(lambda v: is_valid(int(v), ignore_index))(labels[b])
+        distance = naive_abl_distance(labels[b], valid)
+        # KL to the pixel below plus KL to the pixel on the right (0 past the border)
+        score = np.zeros((height, width))
+        for i, j in pixels(height, width):
+            for ni, nj in ((i + 1, j), (i, j + 1)):
+                if ni < height and nj < width and valid[i, j] and valid[ni, nj]:
+                    score[i, j] += float(kl(b, i, j, ni, nj))
+        eps = 1e-5
+        while (score > eps).sum() > height * width * max_n_ratio:
+            eps *= 1.2
+        above = score > eps
+        if distance is None:
+            continue
+        for i, j in pixels(height, width):
+            window = above[max(0, i - 1) : i + 2, max(0, j - 1) : j + 2]
+            if not window.any() or not valid[i, j]:
+                continue
+            around = []
+            for di, dj in ABL_OFFSETS:
+                ni, nj = i + di, j + dj
+                inside = 0 <= ni < height and 0 <= nj < width
+                around.append(distance[ni, nj] if inside else 1e5)
+            direction = around.index(min(around))  # first minimum
+            if direction == 8:
+                continue
+            centre = log_probs[b, :, i, j]
+            direction_logits = []
+            for di, dj in ABL_OFFSETS[:8]:
+                ni = min(max(i + di, 0), height - 1)  # replicate padding
+                nj = min(max(j + dj, 0), width - 1)
+                if not valid[ni, nj]:
+                    direction_logits.append(centre.sum() * 0)
+                    continue
+                q = detached[b, :, ni, nj]
+                direction_logits.append(
+                    sum(q[c].exp() * (q[c] - centre[c]) for c in range(num_classes))
+                )
+            stacked = torch.stack(direction_logits)
+            log_soft = stacked - torch.logsumexp(stacked, dim=0)
+            soft_target = [label_smoothing / 8] * 8
+            soft_target[direction] = 1 - label_smoothing
+            cross_entropy = -sum(t * log_soft[k] for k, t in enumerate(soft_target))
+            weight = min(distance[i, j], max_clip_dist) / max_clip_dist
+            terms.append(cross_entropy * weight)
+    if not terms:
+        return logits.sum() * 0
+    return sum(terms) / len(terms)
+
+
+def pooled_soft_skeleton(image: Tensor, iterations: int) -> Tensor:
+    """The soft skeleton with max-pooling windows, differentiated by autograd ([N, C, H, W]).
+
+    Erosion: the smaller of a 3×1 and a 1×3 min-pool; dilation: a 3×3 max-pool; padding never
+    wins (jocpae/clDice soft_skeleton.py, read for the definition).
+    """
+
+    def erode(x: Tensor) -> Tensor:
+        vertical = -torch.nn.functional.max_pool2d(-x, (3, 1), 1, (1, 0))
+        horizontal = -torch.nn.functional.max_pool2d(-x, (1, 3), 1, (0, 1))
+        return torch.minimum(vertical, horizontal)
+
+    def opened(x: Tensor) -> Tensor:
+        return torch.nn.functional.max_pool2d(erode(x), 3, 1, 1)
+
+    skel = torch.relu(image - opened(image))
+    for _ in range(iterations):
+        image = erode(image)
+        delta = torch.relu(image - opened(image))
+        skel = skel + torch.relu(delta - skel * delta)
+    return skel
