@@ -80,7 +80,8 @@ def child(dataset: str, src: str, dst: str, workers: int, tiles: int) -> None:
     """Run one preparation and print its time and peak memory as JSON."""
     import multiprocessing
 
-    from lossd.data.prepare import prepare_potsdam, prepare_uavid
+    from lossd.data.prepare.potsdam import prepare_potsdam
+    from lossd.data.prepare.uavid import prepare_uavid
 
     me = psutil.Process()
     import_rss = me.memory_info().rss  # after importing lossd (its data package pulls in torch)

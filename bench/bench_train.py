@@ -24,8 +24,9 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lossd.engine.config import build, register_resolvers
 from lossd.engine.optim import build_optimizer
+from lossd.engine.options import TrainerOptions
 from lossd.engine.runtime import autocast_dtype
-from lossd.engine.trainer import Trainer, TrainerOptions
+from lossd.engine.trainer import Trainer
 from lossd.metrics import SegmentationMetrics
 
 CONF = Path(__file__).resolve().parents[1] / "conf"

@@ -1,8 +1,8 @@
 """Execute a notebook top to bottom and save it with its outputs (default: the analysis one).
 
-The committed notebook is evidence (README, "Results"): regenerate it with this script (``make
-notebook``) after the records change, never by hand. Cell timings are not recorded, so the same
-records and package versions give the same file.
+The committed notebook is evidence (README, "Grids, tables and the analysis notebook"):
+regenerate it with this script (``make notebook``) after the records change, never by hand.
+Cell timings are not recorded, so the same records and package versions give the same file.
 
 Examples:
     python scripts/execute_notebook.py

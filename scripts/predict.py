@@ -20,7 +20,7 @@ With --submission the inference flags default to the dataset's test rule
 import argparse
 import sys
 
-from lossd.data.submission import SUBMISSION_DATASETS
+from lossd.data.submission import submission_datasets
 from lossd.engine.cli import add_inference_arguments, dataset_inference, inference_options_from_args
 from lossd.engine.predict import FORMATS, Predictor, predict_paths, predict_submission
 from lossd.errors import LossdError
@@ -38,7 +38,7 @@ def _bands(text: str) -> list[int]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     first = argparse.ArgumentParser(add_help=False)
-    first.add_argument("--submission", choices=SUBMISSION_DATASETS, default=None)
+    first.add_argument("--submission", choices=submission_datasets(), default=None)
     submission = first.parse_known_args(argv)[0].submission
     defaults = PREDICT_DEFAULTS if submission is None else dataset_inference(submission)
     parser = argparse.ArgumentParser(
@@ -64,7 +64,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=["all"],
         help="outputs: indices (class map), colour, overlay, all (default)",
     )
-    parser.add_argument("--submission", choices=SUBMISSION_DATASETS, default=None)
+    parser.add_argument("--submission", choices=submission_datasets(), default=None)
     parser.add_argument("--model", default=None, help="expected model name (checked)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--no-progress", action="store_true")

@@ -1,4 +1,4 @@
-"""Prepare LoveDA, UAVid or ISPRS Potsdam from the official downloads into patches.
+"""Prepare a dataset from its official download into patches (LoveDA, UAVid, ISPRS Potsdam, ...).
 
 Usage:
     python scripts/prepare_data.py loveda  --src RAW --dst data/loveda  [--workers 2]
@@ -13,20 +13,13 @@ import argparse
 import sys
 from typing import Any
 
-from lossd.data import potsdam
-from lossd.data.prepare import PREPARERS, check_prepared
-from lossd.data.prepare.loveda import SPLITS as LOVEDA_SPLITS
-from lossd.data.prepare.potsdam import SPLITS as POTSDAM_SPLITS
-from lossd.data.prepare.uavid import SPLITS as UAVID_SPLITS
+from lossd.data.prepare import check_prepared, preparation, prepare, prepared_datasets
 from lossd.errors import (
     DataFormatError,
     DatasetNotFoundError,
     InvalidOptionError,
     OutputExistsError,
 )
-
-SPLITS = {"loveda": LOVEDA_SPLITS, "uavid": UAVID_SPLITS, "potsdam": POTSDAM_SPLITS}
-DEFAULT_PATCH = {"loveda": None, "uavid": [1024], "potsdam": [1024]}
 
 
 def _size(option: str, values: list[int] | None) -> int | tuple[int, int] | None:
@@ -41,8 +34,10 @@ def _size(option: str, values: list[int] | None) -> int | tuple[int, int] | None
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="dataset", required=True, metavar="{loveda,uavid,potsdam}")
-    for name in PREPARERS:
+    names = prepared_datasets()
+    sub = parser.add_subparsers(dest="dataset", required=True, metavar="{" + ",".join(names) + "}")
+    for name in names:
+        module = preparation(name)
         p = sub.add_parser(name, help=f"prepare {name}")
         p.add_argument("--src", help="raw download folder (unpacked archives)")
         p.add_argument("--dst", required=True, help="output folder of the prepared splits")
@@ -50,18 +45,19 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--splits",
             nargs="+",
-            choices=SPLITS[name],
+            choices=module.SPLITS,
             help="splits to prepare (default: all) or to --check (default: those present)",
         )
         p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+        default = module.DEFAULT_PATCH_SIZE
         p.add_argument(
             "--patch-size",
             type=int,
             nargs="+",
-            default=DEFAULT_PATCH[name],
+            default=None if default is None else [default],
             metavar="N",
             help="patch HEIGHT [WIDTH]"
-            + (" (default: keep the 1024² images whole)" if name == "loveda" else " (1024)"),
+            + (f" ({default})" if default else " (default: keep the images whole)"),
         )
         p.add_argument("--stride", type=int, nargs="+", metavar="N", help="default: patch size")
         p.add_argument(
@@ -71,15 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
             help="label colours/values not in the dataset's table: stop (error) or map to 255",
         )
         p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-        if name == "potsdam":
-            p.add_argument("--bands", choices=list(potsdam.BANDS), default="RGB")
-            p.add_argument(
-                "--exclude",
-                nargs="*",
-                default=list(potsdam.EXCLUDED_TILES),
-                metavar="TILE",
-                help="training tiles to leave out (default 7_10; give --exclude alone to keep all)",
-            )
+        if hasattr(module, "add_arguments"):  # the dataset's own options
+            module.add_arguments(p)
     return parser
 
 
@@ -89,17 +78,18 @@ def run(args: argparse.Namespace) -> str:
         return "; ".join(f"{split}: {n} patches OK" for split, n in counts.items())
     if args.src is None:
         raise InvalidOptionError("--src is required unless --check is given")
+    module = preparation(args.dataset)
     options: dict[str, Any] = {
-        "splits": args.splits or SPLITS[args.dataset],
+        "splits": args.splits or module.SPLITS,
         "patch_size": _size("--patch-size", args.patch_size),
         "stride": _size("--stride", args.stride),
         "unknown_colour": args.unknown_colour,
         "workers": args.workers,
         "progress": not args.no_progress,
     }
-    if args.dataset == "potsdam":
-        options |= {"bands": args.bands, "exclude": tuple(args.exclude)}
-    summaries = PREPARERS[args.dataset](args.src, args.dst, **options)
+    if hasattr(module, "cli_options"):
+        options |= module.cli_options(args)
+    summaries = prepare(args.dataset, args.src, args.dst, **options)
     return "; ".join(
         f"{s.split}: {s.patches} patches from {s.sources} images "
         f"({s.files_written} files written, {s.files_skipped} kept) in {s.path}"

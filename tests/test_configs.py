@@ -86,13 +86,17 @@ def test_unknown_option_fails_with_hydra_message(make_cfg) -> None:
 
 @pytest.mark.parametrize("dataset", _options("dataset"))
 def test_each_dataset_brings_its_recipe_scheduler(make_cfg, dataset: str) -> None:
-    # docs/reference.md, "Training recipes": Potsdam uses warm restarts (T_0 15, T_mult 2,
-    # whose first two cycles make the 45 epochs); LoveDA and UAVid cosine over the epochs.
+    # docs/reference.md, "Training recipes": Potsdam and Vaihingen use warm restarts (T_0 15,
+    # T_mult 2: two cycles make Potsdam's 45 epochs, three Vaihingen's 105, GeoSeg
+    # config/vaihingen/unetformer.py:68); LoveDA and UAVid cosine over the epochs.
     cfg = make_cfg(f"dataset={dataset}")
     epochs = cfg.dataset.max_epochs  # the fixture shortens trainer.max_epochs
-    if dataset == "potsdam":
+    cycles = {"potsdam": (15, 30), "vaihingen": (15, 30, 60)}
+    if dataset in cycles:
         assert cfg.scheduler._target_.endswith("CosineAnnealingWarmRestarts")
-        assert cfg.scheduler.T_0 + cfg.scheduler.T_0 * cfg.scheduler.T_mult == epochs == 45
+        t0, mult = cfg.scheduler.T_0, cfg.scheduler.T_mult
+        lengths = tuple(t0 * mult**k for k in range(len(cycles[dataset])))
+        assert lengths == cycles[dataset] and sum(lengths) == epochs
     else:
         assert cfg.scheduler._target_.endswith(".CosineAnnealingLR")
         assert cfg.scheduler.T_max == cfg.trainer.max_epochs

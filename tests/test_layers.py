@@ -4,6 +4,8 @@ Layers, bottom to top (docs/extending.md, "Layers"): ``errors``/``conventions``/
 → ``data``/``models``/``losses``/``metrics`` (independent of each other) → ``records`` →
 ``engine`` → ``results`` → ``scripts``. Checked on the source text (every ``import`` statement,
 including those inside functions and ``TYPE_CHECKING`` blocks), so nothing has to be imported.
+Inside a package, the imports that run (module level and inside functions, not the
+``TYPE_CHECKING`` ones) form no cycle: a deferred import must not hide one.
 """
 
 import ast
@@ -141,3 +143,108 @@ def test_a_downward_and_same_package_import_passes(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     assert _violations(path, "lossd.data.loveda", 1) == []
+
+
+# --- no import cycle inside a package, deferred imports included --------------------------------
+
+
+def _is_type_checking(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
+
+def _runtime_imports(tree: ast.AST, module: str, is_package: bool, known: set[str]) -> list[str]:
+    """Modules of ``known`` that ``tree`` imports when it runs: at module level and inside
+    functions (deferred imports), not in ``TYPE_CHECKING`` blocks. ``from pkg import name``
+    counts as an import of ``pkg.name`` when that is a module."""
+    package = module if is_package else module.rpartition(".")[0]
+    found: list[str] = []
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if _is_type_checking(child):
+                continue
+            if isinstance(child, ast.Import):
+                found.extend(a.name for a in child.names)
+            elif isinstance(child, ast.ImportFrom):
+                if child.level:
+                    base = package.split(".")
+                    base = base[: len(base) - (child.level - 1)]
+                    name = ".".join([*base, child.module] if child.module else base)
+                else:
+                    name = child.module or ""
+                found.extend(
+                    f"{name}.{a.name}" if f"{name}.{a.name}" in known else name for a in child.names
+                )
+            visit(child)
+
+    visit(tree)
+    resolved = []
+    for name in found:
+        while name not in known and "." in name:
+            name = name.rpartition(".")[0]
+        if name in known and name != module:
+            resolved.append(name)
+    return resolved
+
+
+def _package_cycles(modules: dict[str, tuple[ast.AST, bool]]) -> list[list[str]]:
+    """Import cycles among modules of the same layer unit (``lossd.<package>``)."""
+    known = set(modules)
+    graph = {
+        name: list(
+            dict.fromkeys(
+                target
+                for target in _runtime_imports(tree, name, is_package, known)
+                if _unit(target) == _unit(name)
+            )
+        )
+        for name, (tree, is_package) in modules.items()
+    }
+    cycles: list[list[str]] = []
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for target in graph[node]:
+            if state.get(target) == 1:
+                cycles.append([*stack[stack.index(target) :], target])
+            elif target not in state:
+                visit(target)
+        stack.pop()
+        state[node] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name)
+    return cycles
+
+
+def test_imports_inside_a_package_form_no_cycle() -> None:
+    """A deferred import (inside a function) must not hide a cycle: e.g. ``results.tables``
+    importing ``results.evidence`` in a function while ``evidence`` imports ``tables``."""
+    modules = {
+        _module_name(path): (
+            ast.parse(path.read_text(encoding="utf-8")),
+            path.name == "__init__.py",
+        )
+        for path in sorted(SRC.rglob("*.py"))
+    }
+    cycles = _package_cycles(modules)
+    assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_the_cycle_check_sees_a_deferred_import() -> None:
+    tables = "from lossd.results.evidence import paired_results\n"
+    evidence = "def f():\n    from lossd.results.tables import BASE_LOSS\n"
+    typed = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import lossd.results.tables\n"
+    modules = {
+        "lossd.results.tables": (ast.parse(tables), False),
+        "lossd.results.evidence": (ast.parse(evidence), False),
+    }
+    assert _package_cycles(modules) == [
+        ["lossd.results.evidence", "lossd.results.tables", "lossd.results.evidence"]
+    ]
+    modules["lossd.results.evidence"] = (ast.parse(typed), False)  # type-only: no cycle
+    assert _package_cycles(modules) == []

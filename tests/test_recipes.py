@@ -31,9 +31,10 @@ from lossd.results.recipes import compose_cell, recipes_markdown, yaml_sources
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
-DATASETS = ("loveda", "uavid", "potsdam")
+DATASETS = ("loveda", "uavid", "potsdam", "vaihingen")
 MODELS = ("unetformer", "abcnet", "fcn", "sfanet")
 MS = [0.75, 1.0, 1.25, 1.5]  # RandomScale(scale_list=[0.75, 1.0, 1.25, 1.5], mode='value')
+MS5 = [0.5, 0.75, 1.0, 1.25, 1.5]  # Vaihingen: RandomScale(scale_list=[0.5, ...]); TTA Scale
 
 # GeoSeg's UNetFormer recipes (ABCNet and FCN-8s have no original and take them).
 GEOSEG: dict[str, dict[str, Any]] = {
@@ -91,6 +92,26 @@ GEOSEG: dict[str, dict[str, Any]] = {
         "original": ("train", "test", "test", "mF1", "best"),  # selects on the test tiles
         "submission": None,
     },
+    "vaihingen": {  # config/vaihingen/unetformer.py:9,11,13-16,20,22,24,42-46,68
+        "epochs": 105,
+        "batch": 8,
+        "crop": 512,  # vaihingen_dataset.py:33 SmartCropV1(crop_size=512, max_ratio=0.75)
+        "mosaic": 0.25,  # config :43
+        "scales": MS5,  # vaihingen_dataset.py:32
+        "smart_crop": 0.75,
+        "count_ignore": False,  # ignore_index=len(CLASSES) (:34)
+        "hflip": False,  # get_training_transform: RandomRotate90(p=0.5), Normalize (:23-28)
+        "vflip": False,
+        "rotate90": 0.5,
+        "colour": None,
+        "sharpen": False,
+        "lr": (6e-4, 6e-5, 0.01),
+        # CosineAnnealingWarmRestarts(T_0=15, T_mult=2) (:68): 15 + 30 + 60 = 105 epochs
+        "scheduler": ("CosineAnnealingWarmRestarts", {"T_0": 15, "T_mult": 2, "eta_min": 0.0}),
+        # VaihingenDataset(transform=val_aug) defaults to data/vaihingen/test (:45; dataset :57)
+        "original": ("train", "test", "test", "mF1", "best"),
+        "submission": None,
+    },
 }
 
 # SFA-Net's own recipes.
@@ -121,6 +142,16 @@ SFANET: dict[str, dict[str, Any]] = {
         "rotate90": 0.25,  # RandomRotate90(p=0.25)
         "lr": (9e-3, 1e-3, 0.01),
         # README.md:109 puts the train(+val) tiles into the training folder
+        "original": (["train", "val"], "test", "test", "mF1", "best"),
+    },
+    "vaihingen": {  # config/vaihingen/sfanet.py:10,12,14-17,21,23,25,44-48,70; dataset :25-41
+        **GEOSEG["vaihingen"],
+        "smart_crop": 0.5,  # SmartCropV1(crop_size=512, max_ratio=0.5) (vaihingen_dataset.py:40)
+        "hflip": True,  # HorizontalFlip(p=0.5) (:31)
+        "vflip": True,  # VerticalFlip(p=0.5) (:32)
+        "rotate90": 0.5,  # RandomRotate90(p=0.5) (:30)
+        "lr": (9e-3, 1e-3, 0.01),
+        # README.md:90-91 put the train(+val) areas into the training folder
         "original": (["train", "val"], "test", "test", "mF1", "best"),
     },
 }
@@ -209,6 +240,9 @@ TEST_RULE: dict[str, tuple[Any, ...]] = {
     "uavid": ("flip", None, None, [1152, 1024], 2, "top_left", 4),
     # potsdam_test.py -t 'lr': HorizontalFlip x VerticalFlip (:75-82)
     "potsdam": ("flip", None, None, None, 4, "none", 4),
+    # vaihingen_test.py -t 'd4' (README.md:255): HorizontalFlip x VerticalFlip x
+    # Rotate90(angles=[90]) x Scale([0.5, 0.75, 1.0, 1.25, 1.5], bicubic) (:80-89): 2*2*2*5
+    "vaihingen": ("d4", MS5, [90], None, 4, "none", 40),
     # lossd's synthetic set: whole tiles, no TTA
     "synthetic": ("none", None, None, None, 4, "none", 1),
 }
@@ -254,7 +288,8 @@ def test_paper_cell_builds_its_augmentation_and_optimiser(paper, dataset: str, m
     if want["smart_crop"] is None:
         assert crop is None and A.RandomCrop in kinds
     else:
-        assert crop is not None and (crop.size, crop.max_ratio) == (want["crop"], 0.75)
+        assert crop is not None and crop.size == want["crop"]
+        assert crop.max_ratio == want["smart_crop"]  # 0.75; SFA-Net's Vaihingen 0.5
         assert crop.count_ignore is want["count_ignore"]
 
     def probability(kind: type) -> float | None:

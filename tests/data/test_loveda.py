@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lossd.data.prepare import prepare_loveda
+from lossd.data.prepare.loveda import prepare_loveda
 from lossd.errors import (
     DataFormatError,
     DatasetNotFoundError,
@@ -156,3 +156,26 @@ def test_invalid_options(fake, tmp_path):
         prepare_loveda(fake.root, tmp_path, stride=8)
     with pytest.raises(InvalidOptionError, match="workers"):
         prepare_loveda(fake.root, tmp_path / "x", workers=0)
+
+
+def test_decode_and_encode_by_hand():
+    """Raw values by docs/datasets.md §1 (0 no-data -> 255, k -> k - 1) and the visualisation
+    colours of the LoveDA repository written literally (LD COLOR_MAP: background white,
+    building red, road yellow, water blue, barren (159, 129, 183), forest green, agriculture
+    (255, 195, 128)); ignored pixels black."""
+    from lossd.data import loveda
+
+    raw = np.array([[0, 1, 2, 3], [4, 5, 6, 7]], np.uint8)
+    assert loveda.decode(raw).tolist() == [[255, 0, 1, 2], [3, 4, 5, 6]]
+    assert loveda.decode(raw[..., None]).tolist() == [[255, 0, 1, 2], [3, 4, 5, 6]]
+    raw[0, 0] = 8
+    with pytest.raises(DataFormatError, match=r"^label 'mask' has values .*: 8 \(1 px\)"):
+        loveda.decode(raw)
+    with pytest.raises(DataFormatError, match=r"^label '1366\.png' has values"):
+        loveda.decode(raw, source="1366.png")
+    assert loveda.decode(raw, unknown="ignore")[0].tolist() == [255, 0, 1, 2]
+    indices = np.array([[0, 1, 2, 3], [4, 5, 6, 255]], np.uint8)
+    assert loveda.encode(indices).tolist() == [
+        [[255, 255, 255], [255, 0, 0], [255, 255, 0], [0, 0, 255]],
+        [[159, 129, 183], [0, 255, 0], [255, 195, 128], [0, 0, 0]],
+    ]

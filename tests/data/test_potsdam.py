@@ -10,7 +10,8 @@ from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
 from lossd.data import SegmentationFolder, potsdam
-from lossd.data.prepare import check_prepared, prepare_potsdam
+from lossd.data.prepare import check_prepared
+from lossd.data.prepare.potsdam import prepare_potsdam
 from lossd.errors import (
     DataFormatError,
     DatasetNotFoundError,
@@ -317,3 +318,24 @@ def test_invalid_options(fake, tmp_path):
         prepare_potsdam(fake.root, tmp_path, splits=["train"], tiles={"train": ["7_10"]})
     with pytest.raises(InvalidOptionError, match="tile ids"):
         prepare_potsdam(fake.root, tmp_path, splits=["val"], tiles={"val": ["2-10"]})
+
+
+def test_decode_and_encode_use_the_official_colours():
+    """The codec against the contest's colours written literally (tests/data/potsdam.py
+    OFFICIAL_COLOURS, not the module's PALETTE): class k <-> colour k, black boundary <-> 255."""
+    from tests.data.potsdam import OFFICIAL_COLOURS
+
+    indices = np.array([[0, 1, 2, 3], [4, 5, 255, 1]], np.uint8)
+    colours = colour(indices)
+    assert colours[0, 1].tolist() == [0, 0, 255] and colours[0, 2].tolist() == [0, 255, 255]
+    assert np.array_equal(potsdam.decode(colours), indices)
+    assert np.array_equal(potsdam.encode(indices), colours)
+    assert potsdam.PALETTE == OFFICIAL_COLOURS
+    colours[1, 3] = (10, 20, 30)  # not a Potsdam colour: an error by default, naming the label
+    with pytest.raises(
+        DataFormatError, match=r"^label 'label' has colours .*\(10, 20, 30\) \(1 px\)"
+    ):
+        potsdam.decode(colours)
+    with pytest.raises(DataFormatError, match=r"^label 'tile\.tif' has colours"):
+        potsdam.decode(colours, source="tile.tif")
+    assert potsdam.decode(colours, unknown="ignore")[1].tolist() == [4, 5, 255, 255]

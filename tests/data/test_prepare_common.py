@@ -9,13 +9,12 @@ from lossd.data import loveda, potsdam, uavid
 from lossd.data._labels import decode_colours, encode_colours
 from lossd.data.prepare import check_prepared, parse_patch_name, patch_grid, patch_name
 from lossd.data.prepare._grid import (
-    cut_patch,
-    pad_patch,
     padded_region,
     patch_options,
     region_grid,
 )
 from lossd.data.prepare._outputs import PatchOutputs
+from lossd.data.windows import cut_window
 from lossd.errors import DataFormatError, DatasetNotFoundError, InvalidOptionError
 from scripts.prepare_data import main
 from tests.data.loveda import write_loveda
@@ -66,13 +65,6 @@ def test_patch_options_reject_bad_values():
         patch_options((1, 2, 3), None)
 
 
-def test_pad_patch_pads_bottom_right_only():
-    array = np.ones((2, 3, 2), np.uint8)
-    padded = pad_patch(array, (4, 4), 255)
-    assert padded.shape == (4, 4, 2)
-    assert (padded[:2, :3] == 1).all() and (padded[2:] == 255).all() and (padded[:, 3] == 255).all()
-
-
 @pytest.mark.parametrize(
     ("width", "cols", "first_width"),
     [
@@ -121,13 +113,15 @@ def test_padded_region_grid_is_geoseg_isprs_geometry(length, patch, stride, star
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_cut_patch_matches_pad_patch_and_pads_top_left(seed):
+def test_cut_window_pads_bottom_right_and_top_left(seed):
     rng = np.random.default_rng(seed)
     array = rng.integers(0, 200, (9, 13, 3), dtype=np.uint8)
     row, col = int(rng.integers(0, 9)), int(rng.integers(0, 13))
-    cut = cut_patch(array, row, col, (5, 6), 255)
-    assert np.array_equal(cut, pad_patch(array[row : row + 5, col : col + 6], (5, 6), 255))
-    shifted = cut_patch(array, -2, -3, (5, 6), 7)  # 2 padding rows on top, 3 columns left
+    cut = cut_window(array, row, col, (5, 6), 255)
+    part = array[row : row + 5, col : col + 6]
+    widths = ((0, 5 - part.shape[0]), (0, 6 - part.shape[1]), (0, 0))
+    assert np.array_equal(cut, np.pad(part, widths, constant_values=255))
+    shifted = cut_window(array, -2, -3, (5, 6), 7)  # 2 padding rows on top, 3 columns left
     assert (shifted[:2] == 7).all() and (shifted[:, :3] == 7).all()
     assert np.array_equal(shifted[2:, 3:], array[:3, :3])
 

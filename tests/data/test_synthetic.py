@@ -168,12 +168,32 @@ def test_prepare_regenerates_when_parameters_change(tmp_path):
 
 
 def test_prepare_regenerates_when_the_generator_changes(tmp_path, monkeypatch):
+    """A new generator version rebuilds every tile with the new generator: the content on disk
+    is the new generator's (not only the version in meta.json), and no old tile is left."""
     root = prepare_synthetic(tmp_path / "data", **SMALL)
+    old_files = {name: (root / name).read_bytes() for name in _files(root) if name.endswith(".png")}
+    real = synthetic_prepare.generate_tile
+
+    def new_generator(rng, size=256):  # a changed generator: other pixels, other labels
+        image, mask = real(rng, size)
+        return 255 - image, (mask + 1) % len(INFO.classes)
+
+    monkeypatch.setattr(synthetic_prepare, "generate_tile", new_generator)
     monkeypatch.setattr(synthetic_prepare, "GENERATOR_VERSION", GENERATOR_VERSION + 1)
     prepare_synthetic(root, **SMALL)
-    assert json.loads((root / "meta.json").read_text())["generator_version"] == (
-        GENERATOR_VERSION + 1
-    )
+    meta = json.loads((root / "meta.json").read_text())
+    assert meta["generator_version"] == GENERATOR_VERSION + 1
+    counts = {"train": SMALL["num_train"], "val": SMALL["num_val"], "test": SMALL["num_test"]}
+    expected = set()
+    for split, count in counts.items():
+        for index in range(count):
+            stem = f"{split}/%s/tile{index:05d}_0_0.png"
+            image, mask = new_generator(synthetic_prepare.tile_rng(0, split, index), 64)
+            assert np.array_equal(read_image(root / (stem % "images")), image), stem
+            assert np.array_equal(read_mask(root / (stem % "masks")), mask), stem
+            expected |= {stem % "images", stem % "masks"}
+    assert {name for name in _files(root) if name.endswith(".png")} == expected
+    assert all((root / name).read_bytes() != data for name, data in old_files.items())
 
 
 def _fail_on_third_call(monkeypatch):

@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 
 from lossd.data import SegmentationFolder, uavid
-from lossd.data.prepare import check_prepared, prepare_uavid
+from lossd.data.prepare import check_prepared
+from lossd.data.prepare.uavid import prepare_uavid
 from lossd.errors import DataFormatError, DatasetNotFoundError, OutputExistsError
 from lossd.io import read_image, read_mask
 from tests.data.uavid import RELEASE, region, write_full_frames, write_uavid
@@ -227,3 +228,25 @@ def test_two_workers_give_the_same_files_and_undo_on_failure(fake, tmp_path):
     with pytest.raises(DataFormatError, match=r"seq42/Images/000000\.png"):
         prepare_uavid(fake.root, tmp_path / "three", workers=2, **options)
     assert not (tmp_path / "three").exists()
+
+
+def test_decode_and_encode_use_the_official_colours():
+    """The codec against UAVid's colours written literally (tests/data/uavid.py
+    OFFICIAL_COLOURS, GeoSeg tools/uavid_patch_split.py:24-32): class k <-> colour k, and
+    GeoSeg's white padding <-> 255."""
+    from tests.data.uavid import OFFICIAL_COLOURS, colour
+
+    indices = np.array([[0, 1, 2, 3, 4], [5, 6, 7, 255, 0]], np.uint8)
+    colours = colour(indices)
+    assert colours[1, 3].tolist() == [255, 255, 255] and colours[1, 2].tolist() == [0, 0, 0]
+    assert np.array_equal(uavid.decode(colours), indices)
+    assert np.array_equal(uavid.encode(indices), colours)
+    assert uavid.PALETTE == OFFICIAL_COLOURS
+    colours[0, 0] = (10, 20, 30)
+    with pytest.raises(
+        DataFormatError, match=r"^label 'label' has colours .*\(10, 20, 30\) \(1 px\)"
+    ):
+        uavid.decode(colours)
+    with pytest.raises(DataFormatError, match=r"^label 'seq1/000000\.png' has colours"):
+        uavid.decode(colours, source="seq1/000000.png")
+    assert uavid.decode(colours, unknown="ignore")[0].tolist() == [255, 1, 2, 3, 4]

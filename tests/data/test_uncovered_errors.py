@@ -21,7 +21,10 @@ from PIL import Image
 from rasterio.errors import NotGeoreferencedWarning
 
 from lossd.data import SegmentationFolder
-from lossd.data.prepare import check_prepared, prepare_loveda, prepare_potsdam, prepare_uavid
+from lossd.data.prepare import check_prepared
+from lossd.data.prepare.loveda import prepare_loveda
+from lossd.data.prepare.potsdam import prepare_potsdam
+from lossd.data.prepare.uavid import prepare_uavid
 from lossd.errors import (
     DataFormatError,
     DatasetNotFoundError,

@@ -15,8 +15,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from lossd.data import uavid
-
 RELEASE = "uavid_v1.5_official_release_image"
 # (split folder, sequence, frame, real width)
 FRAMES: tuple[tuple[str, str, str, int], ...] = (
@@ -29,6 +27,31 @@ FRAMES: tuple[tuple[str, str, str, int], ...] = (
     ("uavid_test", "seq42", "000000", 4096),
 )
 SPLIT_OF_FOLDER = {"uavid_train": "train", "uavid_val": "val", "uavid_test": "test"}
+
+OFFICIAL_COLOURS: tuple[tuple[int, int, int], ...] = (
+    (128, 0, 0),  # building
+    (128, 64, 128),  # road
+    (0, 128, 0),  # tree
+    (128, 128, 0),  # low vegetation
+    (64, 0, 128),  # moving car
+    (192, 0, 192),  # static car
+    (64, 64, 0),  # human
+    (0, 0, 0),  # background clutter
+)
+"""The UAVid label colours (RGB) in GeoSeg's class order, written here from the sources, not
+from the code under test: GeoSeg @9453fe4 tools/uavid_patch_split.py:24-31 (``Building =
+np.array([128, 0, 0])  # label 0`` ... ``Clutter = np.array([0, 0, 0])  # label 7``, compared
+with labels read by cv2 and converted BGR -> RGB) and the UAVid paper's class colours
+(docs/datasets.md §2); GeoSeg pads masks with white, label 255 (:32)."""
+PADDING_COLOUR = (255, 255, 255)
+
+
+def colour(classes: np.ndarray) -> np.ndarray:
+    """The official colour label of class indices (255 -> white padding)."""
+    table = np.zeros((256, 3), dtype=np.uint8)
+    table[: len(OFFICIAL_COLOURS)] = OFFICIAL_COLOURS
+    table[255] = PADDING_COLOUR
+    return table[classes]
 
 
 @dataclass
@@ -58,7 +81,6 @@ def write_uavid(root: Path, scale: int = 16, seed: int = 0) -> FakeUAVid:
     """Write the fake release below ``root``; return what was written."""
     rng = np.random.default_rng(seed)
     fake = FakeUAVid(root)
-    palette = np.asarray(uavid.PALETTE, dtype=np.uint8)
     for folder, seq, frame, real_width in FRAMES:
         height, width = 2160 // scale, real_width // scale
         seq_dir = root / RELEASE / folder / seq
@@ -71,7 +93,7 @@ def write_uavid(root: Path, scale: int = 16, seed: int = 0) -> FakeUAVid:
         if folder != "uavid_test":
             (seq_dir / "Labels").mkdir(exist_ok=True)
             classes = class_map(rng, height, width)
-            Image.fromarray(palette[classes], "RGB").save(seq_dir / "Labels" / f"{frame}.png")
+            Image.fromarray(colour(classes), "RGB").save(seq_dir / "Labels" / f"{frame}.png")
             fake.classes[stem] = classes
     return fake
 
@@ -84,7 +106,6 @@ def write_full_frames(root: Path, seed: int = 0) -> FakeUAVid:
     """
     rng = np.random.default_rng(seed)
     fake = FakeUAVid(root)
-    palette = np.asarray(uavid.PALETTE, dtype=np.uint8)
     for seq, width in (("seq1", 3840), ("seq2", 4096)):
         seq_dir = root / RELEASE / "uavid_train" / seq
         (seq_dir / "Images").mkdir(parents=True, exist_ok=True)
@@ -96,7 +117,7 @@ def write_full_frames(root: Path, seed: int = 0) -> FakeUAVid:
         classes = np.kron(blocks, np.ones((64, 64), np.uint8))[:2160, :width].copy()
         classes[-1, -8:] = np.arange(8, dtype=np.uint8)
         Image.fromarray(image, "RGB").save(seq_dir / "Images" / "000000.png", compress_level=1)
-        Image.fromarray(palette[classes], "RGB").save(
+        Image.fromarray(colour(classes), "RGB").save(
             seq_dir / "Labels" / "000000.png", compress_level=1
         )
         fake.images[f"{seq}_000000"] = image

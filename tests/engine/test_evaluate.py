@@ -24,6 +24,7 @@ from lossd.engine.model_io import load_model_from_checkpoint
 from lossd.errors import CheckpointError, DatasetNotFoundError
 from lossd.io import read_image, read_mask, write_image, write_mask
 from lossd.results import read_record
+from tests.metrics import _naive as naive_metrics
 from tests.tiny import SYNTHETIC
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -144,7 +145,12 @@ def test_evaluate_defaults_to_the_checkpoint_dataset_and_matches_naive_metrics(
     np.testing.assert_allclose(metrics["IoU"], naive["IoU"], rtol=1e-9, equal_nan=True)
     for key in ("mIoU", "mF1", "OA"):
         assert metrics[key] == pytest.approx(naive[key], rel=1e-9), key
-    assert 0.0 <= metrics["mBIoU"] <= 1.0
+    # Boundary IoU by the naive per-image, per-class bands of tests/metrics/_naive.py (the
+    # official mask_to_boundary's semantics; conf/eval.yaml: ratio 0.02 of the diagonal)
+    biou = naive_metrics.boundary_iou(preds, targets, 6, 255, ratio=0.02)
+    np.testing.assert_allclose(metrics["BIoU"], biou, rtol=1e-9, equal_nan=True)
+    assert metrics["mBIoU"] == pytest.approx(naive_metrics.nanmean(biou, [0, 1, 2, 3, 4]), rel=1e-9)
+    assert 0.0 < metrics["mBIoU"] < 1.0
 
     assert (record["dataset"], record["model"], record["loss"], record["seed"]) == (
         "synthetic",

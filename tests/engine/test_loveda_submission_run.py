@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from lossd.data.prepare import prepare_loveda
+from lossd.data.prepare.loveda import prepare_loveda
 from lossd.engine import run
 from tests.data.loveda import write_loveda
 

@@ -8,7 +8,7 @@ import torch
 from hydra.utils import instantiate
 from torch import nn
 
-from lossd.engine.optim import build_optimizer, lookahead, param_groups
+from lossd.engine.optim import Lookahead, build_optimizer, lookahead, param_groups
 from lossd.errors import InvalidOptionError
 from lossd.models import build_model
 
@@ -254,3 +254,53 @@ def test_lookahead_rejects_an_unknown_phase() -> None:
         lookahead(
             [{"params": [nn.Parameter(torch.zeros(1))]}], torch.optim.SGD, k=2, phase="catalyst"
         )
+
+
+@pytest.mark.parametrize("k", [1, 7])
+@pytest.mark.parametrize("alpha", [1e-3, 0.3, 1.0])
+def test_lookahead_accepts_alpha_in_the_half_open_unit_interval_and_k_from_one(alpha, k) -> None:
+    optimizer = adamw_lookahead(alpha=alpha, k=k)(param_groups(TinyNet(), None))
+    assert {(g["lookahead_alpha"], g["lookahead_k"]) for g in optimizer.param_groups} == {
+        (alpha, k)
+    }
+
+
+@pytest.mark.parametrize(
+    ("alpha", "k"),
+    [(0.0, 5), (-0.5, 5), (1.0 + 1e-9, 5), (1.5, 5), (0.5, 0), (0.5, 2.0), (0.5, True)],
+)
+def test_lookahead_refuses_alpha_outside_the_unit_interval_and_k_not_a_positive_int(
+    alpha, k
+) -> None:
+    with pytest.raises(
+        InvalidOptionError,
+        match=re.escape(f"lookahead alpha={alpha}, k={k}; expected 0 < alpha <= 1, k >= 1"),
+    ):
+        adamw_lookahead(alpha=alpha, k=k)(param_groups(TinyNet(), None))
+
+
+def test_lookahead_defaults() -> None:
+    # lookahead(): timm's k=6 and phase, alpha 0.5 (module docstring); Lookahead(): GeoSeg's
+    # Lookahead(base_optimizer) defaults k=5, alpha=0.5 (tools/utils.py:104 @9453fe4), its phase
+    groups = param_groups(TinyNet(), None)
+    base = functools.partial(torch.optim.AdamW, lr=LR, weight_decay=WD)
+    wrapped = lookahead(groups, base)
+    assert {
+        (g["lookahead_alpha"], g["lookahead_k"], g["lookahead_phase"]) for g in wrapped.param_groups
+    } == {(0.5, 6, "timm")}
+    geoseg = Lookahead(base(param_groups(TinyNet(), None)))
+    assert {
+        (g["lookahead_alpha"], g["lookahead_k"], g["lookahead_phase"]) for g in geoseg.param_groups
+    } == {(0.5, 5, "geoseg")}
+    chosen = Lookahead(base(param_groups(TinyNet(), None)), alpha=0.25, k=3, phase="timm")
+    assert {
+        (g["lookahead_alpha"], g["lookahead_k"], g["lookahead_phase"]) for g in chosen.param_groups
+    } == {(0.25, 3, "timm")}
+
+
+def test_param_groups_keep_bias_decay_by_default() -> None:
+    net = TinyNet()
+    assert [g["name"] for g in param_groups(net, BACKBONE_LR)] == ["backbone", "head"]
+    assert [g["name"] for g in param_groups(net, None)] == ["all"]
+    split = [g["name"] for g in param_groups(net, BACKBONE_LR, no_bias_decay=True)]
+    assert split == ["backbone", "backbone_no_decay", "head", "head_no_decay"]

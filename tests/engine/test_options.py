@@ -12,8 +12,8 @@ import torch
 from lossd.data.transforms import train_transform
 from lossd.engine.loggers import WandbLogger
 from lossd.engine.optim import lookahead
+from lossd.engine.options import TrainerOptions
 from lossd.engine.runtime import resolve_device
-from lossd.engine.trainer import TrainerOptions
 from lossd.errors import InvalidOptionError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,3 +142,36 @@ def test_single_run_cli_prints_one_error_line(tmp_path: Path) -> None:
     record = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert record["status"] == "failed"
     assert record["error"].startswith("DatasetNotFoundError: no prepared images")
+
+
+@pytest.mark.parametrize("node", ["trainer", "metrics", "inference"])
+def test_each_option_is_declared_once_and_typed_by_the_composed_config(node) -> None:
+    """Issue 21: the typed Hydra node is derived from the options class the code uses."""
+    from dataclasses import fields
+
+    from lossd.engine.config import compose_config
+    from lossd.engine.inference import InferenceOptions
+    from lossd.engine.options import MetricsOptions
+    from lossd.engine.schema import node_schema
+
+    options = {"trainer": TrainerOptions, "metrics": MetricsOptions, "inference": InferenceOptions}
+    cls = options[node]
+    schema = node_schema(cls)
+    assert [f.name for f in fields(schema)] == [f.name for f in fields(cls)]
+    assert all(f.metadata.get("help") for f in fields(cls)), "every option has its help"
+    cfg = compose_config("train")
+    composed = cfg.test.inference if node == "inference" else cfg[node]
+    assert set(composed) == {f.name for f in fields(cls)}
+    bad = {"trainer": "trainer.max_epochs=abc", "metrics": "metrics.diagnostics=maybe",
+           "inference": "test.inference.batch_size=two"}[node]  # fmt: skip
+    with pytest.raises(Exception, match=bad.split("=")[0]):
+        compose_config("train", [bad])
+
+
+def test_metric_options_are_validated() -> None:
+    from lossd.engine.options import MetricsOptions
+
+    with pytest.raises(InvalidOptionError, match=r"metrics\.bf_ratio=0"):
+        MetricsOptions(bf_ratio=0)
+    with pytest.raises(InvalidOptionError, match=r"metrics\.boundary_width=0"):
+        MetricsOptions(boundary_width=0)

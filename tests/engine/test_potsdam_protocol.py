@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from lossd.data.prepare import prepare_potsdam
+from lossd.data.prepare.potsdam import prepare_potsdam
 from lossd.engine import run
 from lossd.engine.model_io import load_model_from_checkpoint
 from lossd.io import read_image, read_mask

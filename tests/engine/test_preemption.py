@@ -19,9 +19,9 @@ from omegaconf import open_dict
 from lossd.engine.checkpoint import load_checkpoint
 from lossd.engine.loaders import ResumableSampler
 from lossd.engine.loggers import RunLogger
+from lossd.engine.options import TrainerOptions
 from lossd.engine.run import RunSetup, build_components, run_identity
 from lossd.engine.runtime import DistContext
-from lossd.engine.trainer import TrainerOptions
 from lossd.errors import InvalidOptionError, PreemptedError
 from lossd.results import read_record
 from tests.tiny import (

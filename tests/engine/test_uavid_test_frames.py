@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from lossd.data import uavid
-from lossd.data.prepare import prepare_uavid
+from lossd.data.prepare.uavid import prepare_uavid
 from lossd.engine.cli import dataset_inference
 from lossd.engine.evaluate import inference_options
 from lossd.engine.inference_model import InferenceModel

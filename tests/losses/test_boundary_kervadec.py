@@ -1,3 +1,5 @@
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -34,7 +36,13 @@ def random_masks(seed: int, count: int, height: int, width: int) -> torch.Tensor
     return masks
 
 
-@pytest.mark.parametrize("transform", [_euclidean_distance_to_torch, _euclidean_distance_to_scipy])
+@pytest.mark.parametrize(
+    "transform",
+    [
+        _euclidean_distance_to_torch,
+        functools.partial(_euclidean_distance_to_scipy, ndimage=ndimage),
+    ],
+)
 def test_euclidean_transforms_match_brute_force(transform):
     masks = random_masks(seed=31, count=6, height=9, width=13)
     result = transform(masks).numpy()

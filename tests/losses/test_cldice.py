@@ -1,3 +1,5 @@
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -99,16 +101,19 @@ def test_torch_morphology_equals_opencv(monkeypatch):
     packed = cldice_module._Sources(maps).start
     results = {}
     for use_opencv in (True, False):
-        monkeypatch.setattr(cldice_module, "_use_opencv", lambda tensor, flag=use_opencv: flag)
-        outputs = []
-        for image in (maps, maps.double(), packed):
-            eroded, dilated = torch.empty_like(image), torch.empty_like(image)
-            cldice_module._erode_into(eroded, image)
-            cldice_module._dilate_into(dilated, image, torch.empty_like(image))
-            outputs += [eroded, dilated]
-        logits, target = random_case(seed=88, classes=3, height=9, width=10)
-        outputs += list(value_and_grad(ClDiceLoss(iterations=4), logits.float(), target))
-        results[use_opencv] = outputs
+        with monkeypatch.context() as patch:
+            if not use_opencv:  # OpenCV missing: torch shifts everywhere (binary_skeleton too)
+                patch.setitem(sys.modules, "cv2", None)
+            outputs = []
+            for image in (maps, maps.double(), packed):
+                eroded, dilated = torch.empty_like(image), torch.empty_like(image)
+                cldice_module._erode_into(eroded, image)
+                cldice_module._dilate_into(dilated, image, torch.empty_like(image))
+                outputs += [eroded, dilated]
+            logits, target = random_case(seed=88, classes=3, height=9, width=10)
+            outputs += list(value_and_grad(ClDiceLoss(iterations=4), logits.float(), target))
+            outputs.append(binary_skeleton(target == 1, iterations=4))
+            results[use_opencv] = outputs
     for opencv, shifts in zip(results[True], results[False], strict=True):
         assert torch.equal(opencv, shifts)
 

@@ -2,13 +2,14 @@
 
 import importlib.util
 import math
+import re
 from pathlib import Path
 
 import pytest
 import torch
 
 from lossd.errors import DataFormatError, InvalidOptionError
-from lossd.losses import DistanceLoss, TargetDistanceMaps, target_distance_maps
+from lossd.losses import DistanceLoss, TargetDistanceMaps, distance_loss, target_distance_maps
 from lossd.losses.distance import _first_max_index
 
 _spec = importlib.util.spec_from_file_location(
@@ -443,7 +444,7 @@ def test_precomputed_maps_serve_both_ignore_modes():
     maps = target_distance_maps(target, 4, ignore_index=255)
     loss = DistanceLoss(4, ignore_index=255, ignore_mode="authors")
     inside_value, inside_grad = value_and_grad(loss, logits, target)
-    pre_value, pre_grad = value_and_grad(loss, logits, target, target_maps=maps)
+    pre_value, pre_grad = value_and_grad(loss, logits, target, maps=maps)
     assert torch.equal(inside_value, pre_value) and torch.equal(inside_grad, pre_grad)
 
 
@@ -505,7 +506,7 @@ def test_precomputed_maps_give_the_same_value_and_gradient():
     assert maps.outside.shape == (2, 4, 13, 17) and maps.depth.shape == (2, 13, 17)
     assert not maps.outside.requires_grad
     inside_value, inside_grad = value_and_grad(loss, logits, target)
-    pre_value, pre_grad = value_and_grad(loss, logits, target, target_maps=maps)
+    pre_value, pre_grad = value_and_grad(loss, logits, target, maps=maps)
     assert torch.equal(inside_value, pre_value) and torch.equal(inside_grad, pre_grad)
 
 
@@ -513,8 +514,8 @@ def test_precomputed_maps_with_other_options_are_rejected():
     target = blob_target(1, 3, 6, 7, seed=25)
     logits = torch.randn(1, 3, 6, 7)
     with pytest.raises(InvalidOptionError, match="max_iter=5"):
-        DistanceLoss(3)(logits, target, target_maps=target_distance_maps(target, 3, 5))
-    with pytest.raises(DataFormatError, match="target_maps"):
+        DistanceLoss(3)(logits, target, maps=target_distance_maps(target, 3, 5))
+    with pytest.raises(DataFormatError, match="maps"):
         DistanceLoss(3)(logits[:, :, :5], target[:, :5], target_distance_maps(target, 3, 50))
 
 
@@ -593,3 +594,175 @@ def test_uint8_target_is_accepted():
     logits = noisy_logits(target, 3, seed=27)
     expected = DistanceLoss(3)(logits, target)
     assert torch.equal(DistanceLoss(3)(logits, target.to(torch.uint8)), expected)
+
+
+# --- the path on misclassified pixels only (DistanceLoss(sparse=True)) -------------------------
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"reduction": "sum", "classes": [0, 2], "class_weights": [0.5, 2.0]},
+        {"ignore_index": 255},
+        {"ignore_index": 255, "ignore_mode": "authors"},
+        {"max_iter": 3},
+    ],
+)
+def test_sparse_and_dense_paths_agree(options):
+    target = blob_target(2, 4, 13, 17, seed=40)
+    if "ignore_index" in options:
+        target[:, 2:5, 3:9] = 255
+    logits = noisy_logits(target.clamp(max=3), 4, seed=41)
+    loss = DistanceLoss(4, sparse=True, **options)
+    sparse = value_and_grad(loss, logits, target)
+    dense = value_and_grad(DistanceLoss(4, **options), logits, target)
+    torch.testing.assert_close(sparse[0], dense[0], rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(sparse[1], dense[1], rtol=1e-6, atol=1e-9)
+    # channels-last (non-contiguous) logits take the same path with the same numbers
+    strided = value_and_grad(loss, logits.to(memory_format=torch.channels_last), target)
+    torch.testing.assert_close(strided[0], sparse[0], rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(strided[1], sparse[1], rtol=1e-6, atol=1e-9)
+
+
+# --- issue 24: the functional form, packed maps, binary logits, many classes, messages ---------
+
+
+def test_the_functional_form_equals_the_module_and_the_naive_reference():
+    target = blob_target(2, 4, 11, 10, seed=31)
+    target[0, :2, :3] = 255
+    logits = noisy_logits(target.clamp(max=3), 4, seed=31)
+    options = {"classes": [0, 2, 3], "class_weights": [1.0, 0.5, 2.0], "max_iter": 7}
+    options |= {"reduction": "sum", "ignore_index": 255}
+    value, grad = value_and_grad(distance_loss, logits, target, **options)
+    module_value, module_grad = value_and_grad(DistanceLoss(4, **options), logits, target)
+    assert torch.equal(value, module_value) and torch.equal(grad, module_grad)
+    ref_value, ref_grad = value_and_grad(naive.naive_lossd, logits, target, **options)
+    torch.testing.assert_close(value, ref_value.float(), rtol=TOL, atol=TOL)
+    torch.testing.assert_close(grad, ref_grad, rtol=TOL, atol=TOL * float(ref_grad.abs().max()))
+
+
+@pytest.mark.parametrize("ignore_index", [None, 255])
+def test_packed_maps_round_trip_and_give_the_same_loss(ignore_index):
+    target = blob_target(2, 3, 9, 8, seed=32)
+    if ignore_index is not None:
+        target[1, 4:, :2] = ignore_index
+    logits = noisy_logits(target.clamp(max=2), 3, seed=32)
+    maps = target_distance_maps(target, 3, 6, ignore_index)
+    packed = maps.packed()
+    assert packed.shape == (2, 4, 9, 8)
+    assert torch.equal(packed[:, :3], maps.outside) and torch.equal(packed[:, 3], maps.depth)
+    again = TargetDistanceMaps.from_packed(packed, 6, ignore_index)
+    assert torch.equal(again.outside, maps.outside) and torch.equal(again.depth, maps.depth)
+    assert (again.max_iter, again.ignore_index) == (6, ignore_index)
+    loss = DistanceLoss(3, max_iter=6, ignore_index=ignore_index)
+    expected = value_and_grad(loss, logits, target)
+    for given in (maps, packed):
+        got = value_and_grad(loss, logits, target, maps=given)
+        assert torch.equal(got[0], expected[0]) and torch.equal(got[1], expected[1])
+        functional = value_and_grad(
+            distance_loss, logits, target, max_iter=6, ignore_index=ignore_index, maps=given
+        )
+        assert torch.equal(functional[0], expected[0])
+
+
+@pytest.mark.parametrize(
+    "packed",
+    [
+        torch.zeros(2, 4, 9, 8),  # floating point
+        torch.zeros(2, 4, 9, 8, dtype=torch.bool),
+        torch.zeros(4, 9, 8, dtype=torch.long),  # no batch axis
+        torch.zeros(2, 1, 9, 8, dtype=torch.long),  # no class channel
+        [[0]],
+    ],
+)
+def test_malformed_packed_maps_are_refused(packed):
+    shape = tuple(packed.shape) if isinstance(packed, torch.Tensor) else "list"
+    with pytest.raises(
+        DataFormatError, match=re.escape(f"packed distance maps {shape} are not valid")
+    ):
+        TargetDistanceMaps.from_packed(packed, 50, None)
+
+
+def test_maps_of_other_options_or_shapes_are_refused():
+    target = blob_target(2, 3, 9, 8, seed=33)
+    logits = noisy_logits(target, 3, seed=33)
+    loss = DistanceLoss(3, max_iter=50, ignore_index=255)
+    with pytest.raises(
+        InvalidOptionError,
+        match=re.escape(
+            "maps were computed with max_iter=10, ignore_index=255; this loss has max_iter=50, "
+            "ignore_index=255"
+        ),
+    ):
+        loss(logits, target, target_distance_maps(target, 3, 10, 255))
+    with pytest.raises(InvalidOptionError, match="ignore_index=None; this loss has"):
+        loss(logits, target, target_distance_maps(target, 3, 50, None))
+    other = target_distance_maps(target[:1], 3, 50, 255)  # one image of two
+    with pytest.raises(DataFormatError, match=r"maps have outside \(1, 3, 9, 8\) and depth"):
+        loss(logits, target, other)
+    with pytest.raises(DataFormatError, match=r"maps have outside \(1, 3, 9, 8\)"):
+        loss(logits, target, other.packed())
+
+
+def test_binary_logits_are_the_two_classes_minus_and_plus_half():
+    target = blob_target(2, 2, 8, 9, seed=34)
+    x = noisy_logits(target, 2, seed=34)[:, 1:] - 0.3
+    two = torch.cat([-x / 2, x / 2], dim=1)
+    value, grad = value_and_grad(DistanceLoss(2), x, target)
+    ref_value, ref_grad = value_and_grad(naive.naive_lossd, two, target)
+    torch.testing.assert_close(value, ref_value.float(), rtol=TOL, atol=TOL)
+    # d/dx of f(-x/2, x/2) = (df/dx1 - df/dx0) / 2
+    torch.testing.assert_close(grad, (ref_grad[:, 1:] - ref_grad[:, :1]) / 2, rtol=TOL, atol=TOL)
+    assert torch.equal(value_and_grad(distance_loss, x, target)[0], value)
+
+
+def test_257_classes_keep_the_class_indices_of_the_backward():
+    # more classes than a byte holds: the saved class maps must stay wider than uint8
+    gen = torch.Generator().manual_seed(35)
+    target = torch.randint(250, 257, (1, 4, 5), generator=gen)
+    logits = torch.randn(1, 257, 4, 5, generator=gen)
+    logits[0, 256, 1, 2] = 20.0  # predicts class 256 ...
+    target[0, 1, 2] = 251  # ... where the truth is another class
+    assert_matches_naive(logits, target, max_iter=3)
+
+
+def test_a_perfect_prediction_costs_the_log_of_the_epsilon():
+    # every diff is 0: each pixel adds n(0) = log1p(1e-6) / log1p(max_iter) (the authors'
+    # normalize_log, docs/lossd.md step 4), so the mean is n(0), not 0
+    target = blob_target(1, 3, 6, 6, seed=36)
+    logits = 10.0 * torch.nn.functional.one_hot(target, 3).permute(0, 3, 1, 2).float()
+    value = DistanceLoss(3, max_iter=50)(logits, target)
+    assert float(value) == pytest.approx(math.log1p(1e-6) / math.log1p(50), rel=1e-4)
+    assert float(value) > 0
+
+
+def test_errors_name_the_shapes():
+    logits = torch.zeros(2, 3, 4, 4)
+    with pytest.raises(
+        DataFormatError,
+        match=re.escape(
+            "logits have shape (2, 3, 4, 4); expected [B, 2, H, W] "
+            "(or [B, 1, H, W] for binary masks)"
+        ),
+    ):
+        DistanceLoss(2)(logits, torch.zeros(2, 4, 4, dtype=torch.long))
+    with pytest.raises(
+        DataFormatError,
+        match=re.escape("logits have shape (2, 3, 4, 4); expected [B, 4, H, W]") + "$",
+    ):
+        DistanceLoss(4)(logits, torch.zeros(2, 4, 4, dtype=torch.long))
+    with pytest.raises(
+        DataFormatError, match=re.escape("logits have shape (3, 4, 4); expected [B, C, H, W]")
+    ):
+        distance_loss(torch.zeros(3, 4, 4), torch.zeros(3, 4, dtype=torch.long))
+    with pytest.raises(
+        DataFormatError, match=re.escape("target has shape list; expected (2, 4, 4) (B, H, W)")
+    ):
+        DistanceLoss(3)(logits, [[0]])
+    with pytest.raises(
+        DataFormatError, match=re.escape("target has shape (2, 4); expected (2, 4, 4)")
+    ):
+        DistanceLoss(3)(logits, torch.zeros(2, 4, dtype=torch.long))
+    with pytest.raises(DataFormatError, match=r"^target is a list; expected a torch.Tensor$"):
+        target_distance_maps([[0]], 3, 50, None)

@@ -11,7 +11,9 @@ from scipy import ndimage
 
 from lossd.ops.distance import (
     distance_dtype,
+    label_edges,
     region_distance_maps,
+    taxicab_distance,
     taxicab_min_plus_,
     truncated_taxicab_distance,
 )
@@ -62,6 +64,10 @@ def test_input_mask_is_left_unchanged():
     copy = mask.clone()
     truncated_taxicab_distance(mask, 5)
     assert torch.equal(mask, copy)
+    # byte for byte: a bool tensor whose bytes were reused as distances still compares equal,
+    # but counts its pixels wrongly (sum of the bytes)
+    assert torch.equal(mask.view(torch.uint8), copy.view(torch.uint8))
+    assert int(mask.sum()) == int(copy.sum())
 
 
 def test_border_is_not_background():
@@ -143,3 +149,41 @@ def test_distance_dtype_holds_twice_the_cap():
     assert distance_dtype(20000) == torch.int32
     for max_iter in (1, 127, 128, 16383, 16384, 2**30):
         assert 2 * max_iter <= torch.iinfo(distance_dtype(max_iter)).max
+
+
+def test_taxicab_distance_to_sources_by_brute_force():
+    rng = np.random.default_rng(3)
+    sources = rng.random((2, 6, 9)) < 0.1
+    sources[0, 2, 3] = True
+    sources[1] = False  # no source: the cap everywhere
+    default_cap = 6 + 9 - 1
+    for cap in (None, 3):
+        got = taxicab_distance(torch.from_numpy(sources), cap)
+        limit = default_cap if cap is None else cap
+        assert got.dtype == distance_dtype(limit)
+        for i, j in itertools.product(range(6), range(9)):
+            points = np.argwhere(sources[0])
+            nearest = min(abs(i - q) + abs(j - r) for q, r in points)
+            assert int(got[0, i, j]) == min(nearest, limit)
+        assert (got[1] == limit).all()
+
+
+@pytest.mark.parametrize("cap", [0, -2, 1.5, True])
+def test_taxicab_distance_refuses_a_bad_cap(cap):
+    with pytest.raises(ValueError, match=r"cap must be a positive int, got "):
+        taxicab_distance(torch.zeros(1, 3, 3, dtype=torch.bool), cap)
+
+
+def test_label_edges_by_hand():
+    label = torch.tensor([[0, 0, 1], [0, 0, 1], [2, 2, 2]])
+    edges = label_edges(label)
+    assert edges.dtype == torch.bool
+    assert edges.int().tolist() == [[0, 1, 1], [1, 1, 1], [1, 1, 1]]
+    assert not label_edges(torch.zeros(2, 4, 4, dtype=torch.long)).any()
+
+
+def test_taxicab_distance_with_the_smallest_caps():
+    sources = torch.tensor([[[True, False, False]]])
+    assert taxicab_distance(sources, 1).tolist() == [[[0, 1, 1]]]  # cap 1: source or not
+    # a 1×1 image: the default cap H + W - 1 = 1, also where there is no source
+    assert taxicab_distance(torch.zeros(2, 1, 1, dtype=torch.bool)).tolist() == [[[1]], [[1]]]

@@ -134,3 +134,90 @@ def test_bad_width_is_rejected(bad):
         mask_boundary(torch.ones(4, 4, dtype=torch.bool), bad)
     with pytest.raises(ValueError, match="positive int"):
         label_boundary(torch.ones(4, 4, dtype=torch.long), bad)
+
+
+def _regions(rng, shape, num_labels, block):
+    """Label map of ``block``-pixel squares of random labels: wide regions with interiors."""
+    h, w = shape
+    coarse = rng.integers(0, num_labels, size=(h // block + 1, w // block + 1))
+    return np.kron(coarse, np.ones((block, block), np.int64))[:h, :w]
+
+
+def _naive_band_counts(pred, target, num_classes, d, ignore=255):
+    """(|Gb ∩ Pb|, |Gb|, |Pb|) per class of one image, with the cv2 bands of _naive.py."""
+    out = np.zeros((3, num_classes), np.int64)
+    valid = target != ignore
+    for c in range(num_classes):
+        gt_band = boundary_cv2(target == c, d) & valid
+        pred_band = boundary_cv2((pred == c) & valid, d)
+        out[:, c] = (np.sum(gt_band & pred_band), np.sum(gt_band), np.sum(pred_band))
+    return out
+
+
+@pytest.mark.parametrize(("d", "block"), [(1, 6), (2, 9)])
+def test_joint_counts_per_image_match_naive_bands_on_wide_regions(d, block):
+    # Regions wider than the band, so that interiors exist (4-pixel blobs at d = 3 are all band),
+    # and a batch counted image by image: [B, 4, C+1, C+1], each image as if alone.
+    rng = np.random.default_rng(5)
+    num_classes = 4
+    target = np.stack([_regions(rng, (31, 40), num_classes, block) for _ in range(3)])
+    pred = np.stack([_regions(rng, (31, 40), num_classes, block) for _ in range(3)])
+    target[:, 10:14, 5:9] = 255  # an ignore patch
+    valid = target != 255
+    encoded_pred = torch.from_numpy(np.where(valid, pred, num_classes)).to(torch.uint8)
+    encoded_target = torch.from_numpy(np.where(valid, target, num_classes)).to(torch.uint8)
+    per_image = joint_counts(encoded_pred, encoded_target, num_classes, d, per_image=True)
+    assert per_image.shape == (3, 4, num_classes + 1, num_classes + 1)
+    assert per_image.dtype == torch.int64
+    counts = [band_counts(joint) for joint in per_image]  # each [4, C+1, C+1]
+    batched = band_counts(per_image)  # a leading image axis
+    for i in range(3):
+        expected = _naive_band_counts(pred[i], target[i], num_classes, d)
+        assert expected[1].sum() < valid[i].sum()  # interiors exist: not every pixel is band
+        alone = joint_counts(encoded_pred[i : i + 1], encoded_target[i : i + 1], num_classes, d)
+        assert torch.equal(per_image[i], alone)
+        for got in (counts[i], tuple(v[i] for v in batched)):
+            assert [v.tolist() for v in got] == expected.tolist()
+    assert torch.equal(per_image.sum(0), joint_counts(encoded_pred, encoded_target, num_classes, d))
+    assert all(v.shape == (3, num_classes) for v in batched)
+
+
+def test_joint_counts_with_many_classes_use_a_wide_enough_index():
+    # 4 (C+1)² = 4·91² = 33124 joint codes do not fit int16 (the bincount index dtype)
+    rng = np.random.default_rng(2)
+    num_classes = 90
+    target = np.stack([_regions(rng, (24, 24), num_classes, 3) for _ in range(2)])
+    pred = np.stack([_regions(rng, (24, 24), num_classes, 3) for _ in range(2)])
+    target[0, 0, 0], pred[1, 5, 5] = num_classes - 1, num_classes - 1  # the last class present
+    joint = joint_counts(torch.from_numpy(pred), torch.from_numpy(target), num_classes, 1)
+    per_image = joint_counts(
+        torch.from_numpy(pred), torch.from_numpy(target), num_classes, 1, per_image=True
+    )
+    confusion = joint.sum(0)
+    assert int(confusion[num_classes - 1].sum()) == int(np.sum(target == num_classes - 1))
+    assert int(confusion[:, num_classes - 1].sum()) == int(np.sum(pred == num_classes - 1))
+    for i in range(2):
+        expected = _naive_band_counts(pred[i], target[i], num_classes, 1)
+        assert [v.tolist() for v in band_counts(per_image[i])] == expected.tolist()
+
+
+def test_index_dtype_is_the_smallest_that_holds_every_index():
+    from lossd.metrics.boundary import _index_dtype
+
+    # indices 0..size-1: int16 up to size 32768 (max 32767), int32 up to 2**31
+    assert _index_dtype(1) == torch.int16
+    assert _index_dtype(32768) == torch.int16
+    assert _index_dtype(32769) == torch.int32
+    assert _index_dtype(2**31) == torch.int32
+    assert _index_dtype(2**31 + 1) == torch.int64
+
+
+def test_mask_boundary_reads_any_nonzero_value_as_the_mask():
+    mask = torch.zeros(7, 8, dtype=torch.uint8)
+    mask[1:6, 1:7] = 2  # not 1: any non-zero value is "in the mask"
+    band = mask_boundary(mask, 1)
+    assert band.dtype == torch.bool
+    assert torch.equal(band, mask_boundary(mask != 0, 1))
+    expected = (mask != 0).clone()
+    expected[2:5, 2:6] = False  # the interior: 3×3 windows inside the mask
+    assert torch.equal(band, expected)

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from lossd.metrics import SegmentationMetrics, nan_mean, scores_from_confusion
+from lossd.metrics.confusion import confusion_counts
 
 from ._naive import per_class_scores
 
@@ -70,3 +71,17 @@ def test_nan_mean_skips_nan_and_only_averages_given_classes():
     assert nan_mean(values, [0, 1, 2]) == pytest.approx(0.75)
     assert nan_mean(values, [3]) == 0.0
     assert math.isnan(nan_mean(values, [1]))
+
+
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_confusion_counts_by_hand_from_an_array_or_a_tensor(as_tensor):
+    # The 3×3 example above: TP = (1, 4, 0), FP = (1, 2, 1), FN = (1, 1, 2); int64 whatever
+    # the matrix's integer type (a uint8 matrix included), from NumPy or torch.
+    matrix = np.array([[1, 1, 0], [0, 4, 1], [1, 1, 0]], dtype=np.uint8)
+    counts = confusion_counts(torch.from_numpy(matrix) if as_tensor else matrix)
+    assert {k: v.tolist() for k, v in counts.items()} == {
+        "tp": [1, 4, 0],
+        "fp": [1, 2, 1],
+        "fn": [1, 1, 2],
+    }
+    assert all(v.dtype == np.int64 for v in counts.values())

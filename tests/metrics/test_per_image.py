@@ -7,6 +7,7 @@ from scipy import ndimage
 
 from lossd.errors import DataFormatError, InvalidOptionError
 from lossd.metrics import (
+    OPTIONAL_COUNT_FIELDS,
     PROFILE_DISTANCES,
     PROFILE_REACH,
     PerImageStats,
@@ -111,8 +112,17 @@ def test_per_image_rows_sum_to_the_totals_and_equal_single_image_metrics():
     naive = per_class_scores(list(preds), list(targets), 5, 255)
     tp = metrics.confusion_matrix.diagonal().numpy()
     np.testing.assert_array_equal(totals["tp"], tp)
-    for key in ("mIoU", "mF1", "mBIoU", "OA"):
-        assert rows.scores(range(4))[key] == pytest.approx(result[key], rel=1e-12)
+    # the rows summed score exactly as the running totals (one formula, correctly rounded means)
+    assert rows.scores(range(4)) == {k: result[k] for k in rows.scores(range(4))}
+    assert set(rows.scores(range(4))) == {
+        "mIoU",
+        "mF1",
+        "OA",
+        "mBIoU",
+        "mBF",
+        "mPrecision",
+        "mRecall",
+    }
     # and the scores from the summed rows against the naive per-class loop
     scores = rows.scores(range(4))
     assert scores["OA"] == pytest.approx(naive["OA"], rel=1e-12)
@@ -179,3 +189,92 @@ def test_round_trips_through_arrays_and_checkpoints(tmp_path):
         PerImageStats.from_arrays({"names": np.array(["x"])})
     with pytest.raises(DataFormatError, match="shape"):
         PerImageStats(("x",), *(np.zeros((2, 4), np.int64),) * 5)
+
+
+def test_counts_written_before_the_bf_counts_are_still_read():
+    """per_image.npz and checkpoints older than the Boundary F-score: BF None, mBF left out."""
+    preds, targets = _label_maps(4, 3, (20, 24), 4)
+    metrics = SegmentationMetrics(4, per_image=True)
+    metrics.update(preds, targets, ["p", "q", "r"])
+    rows = metrics.per_image_stats()
+    assert rows.has_bf
+    bf_keys = {f"val.{f}" for f in OPTIONAL_COUNT_FIELDS}
+    old_arrays = {k: v for k, v in rows.to_arrays("val.").items() if k not in bf_keys}
+    old = PerImageStats.from_arrays(old_arrays, "val.")
+    assert not old.has_bf and old.bf_pred_boundary is None
+    assert set(old.to_arrays("val.")) == set(old_arrays)
+    scores, full = old.scores(range(4)), rows.scores(range(4))
+    assert "mBF" not in scores and "mBF" in full
+    assert all(scores[k] == full[k] for k in scores)  # the other metrics are unchanged
+    state = {k: v for k, v in rows.to_checkpoint().items() if k not in OPTIONAL_COUNT_FIELDS}
+    assert PerImageStats.from_checkpoint(state) == old
+    with pytest.raises(DataFormatError, match="BF counts need all"):
+        PerImageStats.from_arrays({**old_arrays, "val.bf_pred_boundary": rows.tp}, "val.")
+    with pytest.raises(DataFormatError, match="missing in some parts only"):
+        PerImageStats.concat([old.take([0]), rows.take([1])])
+
+
+def _stats(n=2, c=3, bf=False, diagnostics=False, dtype=np.int64):
+    """Hand-made per-image counts: distinct values in every field."""
+    fields = ["tp", "fp", "fn", "band_intersection", "band_union"]
+    if bf:
+        fields += list(OPTIONAL_COUNT_FIELDS)
+    values = {
+        name: np.arange(n * c, dtype=dtype).reshape(n, c) + 10 * i for i, name in enumerate(fields)
+    }
+    if diagnostics:
+        values |= {
+            "fp_distance_hist": np.ones((n, c, 6), dtype),
+            "fn_depth_hist": np.ones((n, c, 6), dtype),
+            "profile_pixels": np.ones((n, c, 64), dtype),
+            "profile_errors": np.zeros((n, c, 64), dtype),
+        }
+    return PerImageStats(names=tuple(f"img{i}" for i in range(n)), **values)
+
+
+def test_equality_compares_names_and_every_field():
+    from dataclasses import replace
+
+    base = _stats(bf=True, diagnostics=True)
+    assert base == _stats(bf=True, diagnostics=True)
+    assert base != replace(base, names=("img0", "other"))
+    for name in ("tp", "fp", "band_union", "bf_target_matched", "profile_errors"):
+        changed = getattr(base, name).copy()
+        changed[0, 0] += 1
+        assert base != replace(base, **{name: changed}), name
+    assert _stats(bf=True) != _stats(bf=False)  # the BF counts present on one side only
+    assert _stats(diagnostics=True) != _stats()
+
+
+def test_every_field_is_checked_against_the_shape_of_tp():
+    from dataclasses import replace
+
+    base = _stats(bf=True, diagnostics=True)
+    for name in ("fp", "band_union", "bf_pred_matched", "bf_target_matched"):
+        with pytest.raises(
+            DataFormatError, match=rf"^per-image '{name}' has shape \(2, 4\), expected \(2, 3\)$"
+        ):
+            replace(base, **{name: np.zeros((2, 4), np.int64)})
+    with pytest.raises(DataFormatError, match=r"^per-image 'fn_depth_hist' has shape \(3, 3, 6\)"):
+        replace(base, fn_depth_hist=np.zeros((3, 3, 6), np.int64))
+    with pytest.raises(
+        DataFormatError, match=r"^per-image diagnostics need all of \['fp_distance_hist'"
+    ):
+        replace(base, profile_errors=None)
+    with pytest.raises(
+        DataFormatError, match=r"^per-image BF counts need all of \['bf_pred_boundary'"
+    ):
+        replace(base, bf_pred_matched=None)
+
+
+def test_counts_must_be_integers_and_are_stored_as_int64():
+    arrays = _stats().to_arrays()
+    arrays["fp"] = arrays["fp"].astype(np.float64)
+    with pytest.raises(
+        DataFormatError, match=r"^per-image field 'fp' must hold integer counts, got float64$"
+    ):
+        PerImageStats.from_arrays(arrays)
+    narrow = _stats(bf=True, diagnostics=True, dtype=np.int32).to_arrays(prefix="val/")
+    assert all(v.dtype == np.int64 for k, v in narrow.items() if k != "val/names")
+    with pytest.raises(DataFormatError, match=r"^no per-image rows to concatenate$"):
+        PerImageStats.concat([])

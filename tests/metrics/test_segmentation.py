@@ -1,5 +1,6 @@
 import json
 import math
+import re
 import socket
 
 import numpy as np
@@ -13,7 +14,7 @@ from lossd.metrics import DIAGNOSTIC_BINS, SegmentationMetrics
 
 from . import _naive
 
-PER_CLASS = ("IoU", "F1", "BIoU", "Precision", "Recall")
+PER_CLASS = ("IoU", "F1", "BIoU", "BF", "Precision", "Recall")
 
 
 def _label_maps(seed, count, shape, num_classes, ignore_fraction=0.1, noise=0.05, block=6):
@@ -42,11 +43,13 @@ def _assert_lists_close(got, expected, rel=1e-12):
             assert g == pytest.approx(e, rel=rel, abs=1e-15)
 
 
-def _expected(preds, targets, num_classes, eval_classes, ratio=0.02, width=None):
+def _expected(preds, targets, num_classes, eval_classes, ratio=0.02, width=None, bf_ratio=0.0075):
     out = _naive.per_class_scores(list(preds), list(targets), num_classes, 255)
     out["BIoU"] = _naive.boundary_iou(
         list(preds), list(targets), num_classes, 255, ratio=ratio, width=width
     )
+    counts = _naive.bf_counts(list(preds), list(targets), num_classes, 255, ratio=bf_ratio)
+    out["BF"] = _naive.bf_scores(counts)
     for name in PER_CLASS:
         out[f"m{name}"] = _naive.nanmean(out[name], eval_classes)
     return out
@@ -388,3 +391,147 @@ def test_two_process_sync_equals_single_process(tmp_path):
         got = json.loads((tmp_path / f"rank{rank}.json").read_text())
         assert len(got["per_image"]["names"]) == len(preds)  # every image of both ranks, once
         assert got == expected  # exact: integer counts, same float operations
+
+
+def test_sync_in_a_one_process_group_keeps_every_count(tmp_path):
+    # The collective path of sync() in this process (gloo, world size 1): the reduced totals
+    # are laid back into each count in order, the per-image rows gathered once.
+    preds, targets = _label_maps(13, 3, (24, 20), 4)
+    names = ["b", "a", "c"]
+    metrics = SegmentationMetrics(4, diagnostics=True, per_image=True)
+    metrics.update(torch.from_numpy(preds), torch.from_numpy(targets), names)
+    before, rows = metrics.compute(), metrics.per_image_stats()
+    dist.init_process_group(
+        "gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1
+    )
+    try:
+        metrics.sync()
+        metrics.sync()  # reduces the local counts again: no double counting
+        _assert_same_results(metrics.compute(), before)
+        assert metrics.per_image_stats() == rows
+        assert metrics.per_image_stats().names == ("a", "b", "c")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_per_image_rows_are_dropped_by_reset():
+    preds, targets = _label_maps(14, 2, (12, 12), 3)
+    metrics = SegmentationMetrics(3, per_image=True)
+    assert metrics.per_image_stats() is None
+    metrics.update(torch.from_numpy(preds), torch.from_numpy(targets), ["x", "y"])
+    assert metrics.per_image_stats().names == ("x", "y")
+    metrics.sync()  # no process group: nothing changes
+    assert metrics.per_image_stats().names == ("x", "y")
+    metrics.reset()
+    assert metrics.per_image_stats() is None
+    metrics.update(torch.from_numpy(preds[:1]), torch.from_numpy(targets[:1]), ["z"])
+    rows = metrics.per_image_stats()
+    assert rows.names == ("z",)
+    assert rows.tp.sum() == metrics.confusion_matrix.diagonal().sum()
+
+
+@pytest.mark.parametrize("dtype", [torch.uint16, torch.uint32])
+def test_wide_unsigned_tensors_count_as_their_values(dtype):
+    preds, targets = _label_maps(15, 2, (10, 9), 3)
+    reference = SegmentationMetrics(3)
+    reference.update(torch.from_numpy(preds), torch.from_numpy(targets))
+    metrics = SegmentationMetrics(3)
+    metrics.update(torch.from_numpy(preds).to(dtype), torch.from_numpy(targets).to(dtype))
+    assert torch.equal(metrics.confusion_matrix, reference.confusion_matrix)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (
+            {"num_classes": 3, "ignore_index": 0},
+            r"ignore_index=0 is a class index \(num_classes=3\)",
+        ),
+        ({"num_classes": 3, "eval_classes": [5]}, r"distinct class indices in 0\.\.2, "),
+        (
+            {"num_classes": 3, "boundary_ratio": True},
+            r"boundary_ratio must be a positive number, got True",
+        ),
+        (
+            {"num_classes": 3, "boundary_ratio": math.nan},
+            "boundary_ratio must be a positive number",
+        ),
+        (
+            {"num_classes": 3, "boundary_ratio": math.inf},
+            "boundary_ratio must be a positive number",
+        ),
+        ({"num_classes": 3, "bf_ratio": True}, r"bf_ratio must be a positive number, got True"),
+        ({"num_classes": 3, "bf_ratio": "0.01"}, r"bf_ratio must be a positive number, got '0.01'"),
+        ({"num_classes": 3, "bf_ratio": math.nan}, "bf_ratio must be a positive number"),
+        ({"num_classes": 3, "bf_ratio": -math.inf}, "bf_ratio must be a positive number"),
+    ],
+)
+def test_options_are_checked_at_their_boundaries(kwargs, match):
+    with pytest.raises(InvalidOptionError, match=match):
+        SegmentationMetrics(**kwargs)
+
+
+def test_one_class_and_the_last_index_are_valid():
+    metrics = SegmentationMetrics(1, ignore_index=1)  # one class; ignore right after it
+    metrics.update(torch.tensor([[0, 0]]), torch.tensor([[0, 1]]))
+    assert metrics.confusion_matrix.tolist() == [[1]]
+
+
+@pytest.mark.parametrize(
+    ("pred", "target", "message"),
+    [
+        ([[0, 5]], [[0, 1]], "pred holds class index 5, expected values in 0..2 (num_classes=3)"),
+        ([[-1, 5]], [[0, 1]], "pred holds class index -1, expected values in 0..2 (num_classes=3)"),
+        (
+            [[0, 1]],
+            [[0, 9]],
+            "target holds value 9, expected class indices 0..2 or ignore_index=255",
+        ),
+        ([[0, 1]], [[-3, 9]], "target holds value -3, expected class indices 0..2"),
+    ],
+)
+def test_out_of_range_values_are_named(pred, target, message):
+    with pytest.raises(DataFormatError, match=re.escape(message)):
+        SegmentationMetrics(3).update(torch.tensor(pred), torch.tensor(target))
+
+
+def test_a_state_saved_as_int32_is_restored_as_int64_counts():
+    preds, targets = _label_maps(16, 1, (8, 8), 3)
+    metrics = SegmentationMetrics(3)
+    metrics.update(torch.from_numpy(preds), torch.from_numpy(targets))
+    state = {
+        k: v.to(torch.int32) if isinstance(v, torch.Tensor) else v
+        for k, v in metrics.state_dict().items()
+    }
+    restored = SegmentationMetrics(3)
+    restored.load_state_dict(state)
+    assert restored.confusion_matrix.dtype == torch.int64
+    assert all(
+        v.dtype == torch.int64
+        for v in restored.state_dict().values()
+        if isinstance(v, torch.Tensor)
+    )
+    assert torch.equal(restored.confusion_matrix, metrics.confusion_matrix)
+
+
+def test_sync_uses_the_reduced_totals(tmp_path, monkeypatch):
+    # Two identical ranks, simulated: the all-reduce doubles every count. After sync() the
+    # metrics are those of the data counted twice; the local counts stay as they were.
+    preds, targets = _label_maps(17, 2, (20, 18), 3)
+    metrics = SegmentationMetrics(3, diagnostics=True)
+    metrics.update(torch.from_numpy(preds), torch.from_numpy(targets))
+    local = metrics.confusion_matrix
+    twice = SegmentationMetrics(3, diagnostics=True)
+    for _ in range(2):
+        twice.update(torch.from_numpy(preds), torch.from_numpy(targets))
+    dist.init_process_group(
+        "gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1
+    )
+    try:
+        monkeypatch.setattr(dist, "all_reduce", lambda flat, op=None: flat.mul_(2))
+        metrics.sync()
+        assert torch.equal(metrics.confusion_matrix, 2 * local)
+        _assert_same_results(metrics.compute(), twice.compute())
+        assert torch.equal(metrics.state_dict()["joint"].sum(0)[:3, :3], local)  # local kept
+    finally:
+        dist.destroy_process_group()

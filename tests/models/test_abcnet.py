@@ -8,9 +8,11 @@ from lossd.models import ABCNet, build_model
 from lossd.models._blocks import SingleValueSafeBatchNorm2d
 from tests.models import count
 
-# docs/reference.md, "Model fidelity targets" (measured on GeoSeg's code, timm 1.0.31)
+# Measured on GeoSeg's own network (GS geoseg/models/ABCNet.py @9453fe4,
+# ABCNet(n_classes=n, pretrained=False), timm 1.0.31, auxiliary heads included):
+# docs/reference.md, "Model fidelity targets" [RUN].
 PARAMS = {6: 13_666_563, 7: 13_703_811, 8: 13_741_059}
-MACS_1024 = 62.4e9  # conv + matmul MACs at 1x3x1024^2, eval
+MACS_1024 = 62.4e9  # conv + matmul MACs at 1x3x1024^2, eval (same section, 62.44 [RUN])
 
 
 @pytest.mark.parametrize("num_classes", sorted(PARAMS))

@@ -1,7 +1,7 @@
 """Paired bootstrap and sign-flip test, checked against brute-force enumeration in plain Python.
 
-The reference metric here (``plain_metric``) recomputes IoU, F1 and BIoU per class from summed
-counts with Python integers, independently of :func:`lossd.metrics.scores_from_counts`.
+The reference metric here (``plain_metric``) recomputes IoU, F1, BIoU, BF and OA from summed
+counts with Python integers, independently of the metric catalogue (lossd.metrics.METRICS).
 """
 
 import itertools
@@ -14,10 +14,9 @@ import numpy as np
 import pytest
 
 from lossd.errors import DataFormatError, InvalidOptionError
-from lossd.metrics import PerImageStats
+from lossd.metrics import PerImageStats, metric_names
 from lossd.results import paired
 from lossd.results.paired import (
-    PAIRED_METRICS,
     PairedResult,
     aligned_counts,
     format_delta_ci,
@@ -26,12 +25,23 @@ from lossd.results.paired import (
 )
 
 FIELDS = ("tp", "fp", "fn", "band_intersection", "band_union")
+BF_FIELDS = ("bf_pred_boundary", "bf_pred_matched", "bf_target_boundary", "bf_target_matched")
+PAIRED_METRICS = ("mIoU", "mF1", "OA", "mBIoU", "mBF")  # the main tables' metrics, literally
 
 
-def make_run(rng, num_images, num_classes=3, names=None):
-    """Random small counts, band intersection ≤ union."""
+def make_run(rng, num_images, num_classes=3, names=None, bf=True):
+    """Random small counts, band intersection ≤ union, BF matched ≤ boundary pixels."""
     shape = (num_images, num_classes)
     union = rng.integers(0, 30, shape)
+    counts = {}
+    if bf:
+        pred, target = rng.integers(0, 30, shape), rng.integers(0, 30, shape)
+        counts = {
+            "bf_pred_boundary": pred,
+            "bf_pred_matched": (pred * rng.random(shape)).astype(np.int64),
+            "bf_target_boundary": target,
+            "bf_target_matched": (target * rng.random(shape)).astype(np.int64),
+        }
     return PerImageStats(
         names=tuple(names or (f"img{i:03d}" for i in range(num_images))),
         tp=rng.integers(0, 50, shape),
@@ -39,6 +49,7 @@ def make_run(rng, num_images, num_classes=3, names=None):
         fn=rng.integers(0, 20, shape),
         band_intersection=(union * rng.random(shape)).astype(np.int64),
         band_union=union,
+        **counts,
     )
 
 
@@ -52,16 +63,28 @@ def make_runs(seed, num_seeds, num_images, num_classes=3):
 def plain_sums(rows):
     """Per-class sums of ``(run, row index)`` pairs, in Python integers."""
     num_classes = rows[0][0].num_classes
+    fields = FIELDS + (BF_FIELDS if rows[0][0].bf_pred_boundary is not None else ())
     return {
         f: [sum(int(getattr(run, f)[i, c]) for run, i in rows) for c in range(num_classes)]
-        for f in FIELDS
+        for f in fields
     }
 
 
 def plain_metric(sums, classes, metric):
+    if metric == "OA":  # every class, not only the evaluated ones
+        valid = sum(sums["tp"]) + sum(sums["fp"])
+        return sum(sums["tp"]) / valid if valid else math.nan
     values = []
     for c in classes:
         tp, fp, fn = sums["tp"][c], sums["fp"][c], sums["fn"][c]
+        if metric == "mBF":
+            pred, target = sums["bf_pred_boundary"][c], sums["bf_target_boundary"][c]
+            if pred + target == 0:
+                continue
+            p = sums["bf_pred_matched"][c] / pred if pred else 0.0
+            r = sums["bf_target_matched"][c] / target if target else 0.0
+            values.append(2 * p * r / (p + r) if p + r else 0.0)
+            continue
         if metric == "mIoU":
             num, den = tp, tp + fp + fn
         elif metric == "mF1":
@@ -117,7 +140,8 @@ def max_cdf_gap(samples, atoms, probs):
 
 
 def improved(run, k=2):
-    """``run`` better on every image and class: k pixels moved from FP/FN to TP, and to I."""
+    """``run`` better on every image and class: k pixels moved from FP/FN to TP, and to I, and
+    k more boundary pixels matched."""
     return PerImageStats(
         names=run.names,
         tp=run.tp + 2 * k,
@@ -125,15 +149,20 @@ def improved(run, k=2):
         fn=run.fn - k,
         band_intersection=run.band_intersection + k,
         band_union=run.band_union,
+        bf_pred_boundary=run.bf_pred_boundary,
+        bf_pred_matched=run.bf_pred_matched + k,
+        bf_target_boundary=run.bf_target_boundary,
+        bf_target_matched=run.bf_target_matched + k,
     )
 
 
 def test_identical_runs_give_zero_delta_and_p_one():
     for num_seeds, num_images in ((3, 8), (2, 3)):  # Monte Carlo (24 > 16), exact (6 ≤ 16)
         base, _ = make_runs(0, num_seeds, num_images)
-        other = [PerImageStats(**{f: getattr(r, f) for f in ("names", *FIELDS)}) for r in base]
+        fields = ("names", *FIELDS, *BF_FIELDS)
+        other = [PerImageStats(**{f: getattr(r, f) for f in fields}) for r in base]
         results = paired_comparison(base, other, [0, 1, 2], num_bootstrap=300, num_permutations=300)
-        assert set(results) == set(PAIRED_METRICS)
+        assert tuple(results) == PAIRED_METRICS == metric_names("main")
         for r in results.values():
             assert r.delta == 0.0
             assert r.per_seed_delta == (0.0,) * num_seeds
@@ -154,6 +183,10 @@ def test_better_on_every_image_is_detected():
             fn=r.fn + 2,
             band_intersection=r.band_intersection,
             band_union=r.band_union + 2,
+            bf_pred_boundary=r.bf_pred_boundary + 2,
+            bf_pred_matched=r.bf_pred_matched,
+            bf_target_boundary=r.bf_target_boundary + 2,
+            bf_target_matched=r.bf_target_matched,
         )
         for r in base
     ]  # room to move 2 pixels on every image and class
@@ -406,3 +439,103 @@ def test_to_dict_is_plain():
     assert data["per_seed_delta"] == [0.0123]
     assert data["excludes_zero"] is True
     assert data["exact"] is True and data["num_permutations"] == 8
+
+
+def test_runs_without_bf_counts_give_nan_bf_and_the_same_other_numbers():
+    """Per-image files older than the BF counts: mBF is NaN ("—"), every other metric as before."""
+    with_bf = make_runs(15, num_seeds=2, num_images=6)
+    without = [
+        [PerImageStats(**{f: getattr(r, f) for f in ("names", *FIELDS)}) for r in runs]
+        for runs in with_bf
+    ]
+    options = {"num_bootstrap": 200, "num_permutations": 200}
+    full = paired_comparison(*with_bf, [0, 1, 2], **options)
+    old = paired_comparison(*without, [0, 1, 2], **options)
+    mixed = paired_comparison(with_bf[0], without[1], [0, 1, 2], **options)
+    assert list(old) == list(full) == list(PAIRED_METRICS)
+    for metric in PAIRED_METRICS:
+        if metric == "mBF":
+            for result in (old[metric], mixed[metric]):
+                assert math.isnan(result.delta) and math.isnan(result.ci_low)
+                assert math.isnan(result.p_value) and format_delta_ci(result) == "—"
+            assert math.isfinite(full[metric].delta)
+        else:
+            assert old[metric] == full[metric] == mixed[metric]
+
+
+def test_the_random_streams_are_pinned():
+    """Regression pin of the committed tables' numbers: the bootstrap and permutation streams
+    of (seed, metric, stage) give these bounds and p-values, to the last digit (values of
+    lossd 0.2.0). A different stream is as valid statistically but changes published numbers."""
+    expected = {
+        1: (-0.07393209617226029, 0.07081132238198479, 0.91259765625, True, 4096),
+        2: (-0.10349211515731588, 0.04105164617972685, 0.4584717607973422, False, 300),
+    }
+    for num_seeds, (low, high, p_value, exact, patterns) in expected.items():
+        base, other = make_runs(21, num_seeds=num_seeds, num_images=12)
+        r = paired_comparison(
+            base, other, [0, 1, 2], ["mIoU"], num_bootstrap=200, num_permutations=300, seed=5
+        )["mIoU"]
+        assert (r.ci_low, r.ci_high, r.p_value, r.exact, r.num_permutations) == (
+            low,
+            high,
+            p_value,
+            exact,
+            patterns,
+        )
+
+
+def test_defaults_and_option_boundaries():
+    base, other = make_runs(22, num_seeds=2, num_images=9)  # 18 cells > 16: Monte Carlo
+    r = paired_comparison(base, other, [0, 1, 2], ["mIoU"])["mIoU"]
+    assert (r.num_bootstrap, r.num_permutations, r.confidence, r.exact) == (
+        2000,
+        10000,
+        0.95,
+        False,
+    )
+    one = paired_comparison(base, other, [0, 1, 2], ["mIoU"], num_bootstrap=1, num_permutations=1)
+    assert one["mIoU"].num_bootstrap == 1 and one["mIoU"].num_permutations == 1
+    for confidence in (0.0, 1.0, -0.5):
+        with pytest.raises(InvalidOptionError, match="confidence"):
+            paired_comparison(base, other, [0, 1, 2], confidence=confidence)
+
+
+def test_to_dict_keys_and_the_default_digits():
+    result = result_with(0.0123, 0.0045, 0.0201)
+    assert list(result.to_dict()) == [
+        "metric",
+        "delta",
+        "ci_low",
+        "ci_high",
+        "confidence",
+        "per_seed_delta",
+        "p_value",
+        "num_seeds",
+        "num_images",
+        "num_bootstrap",
+        "num_permutations",
+        "exact",
+        "excludes_zero",
+    ]
+    assert result.to_dict()["confidence"] == 0.95 and result.to_dict()["num_images"] == 3
+    assert result.to_dict()["p_value"] == 0.5
+    assert format_delta_ci(result) == "+1.23 [+0.45, +2.01] *"
+
+
+def test_image_lists_in_messages():
+    base, other = make_runs(23, num_seeds=1, num_images=7)
+    # four missing images: three named, "and 1 more"; nothing extra, so no "has extra"
+    with pytest.raises(DataFormatError) as info:
+        paired_comparison(base, [other[0].take(range(3))], [0])
+    message = str(info.value)
+    assert "it lacks 'img003', 'img004', 'img005' and 1 more; evaluate" in message
+    assert "has extra" not in message
+    # exactly three: all named, no "more"
+    with pytest.raises(DataFormatError, match=r"it lacks 'img004', 'img005', 'img006'; evaluate"):
+        paired_comparison(base, [other[0].take(range(4))], [0])
+    empty = base[0].take([])
+    with pytest.raises(
+        DataFormatError, match=r"^paired comparison needs at least one evaluated image$"
+    ):
+        paired_comparison([empty], [empty], [0])

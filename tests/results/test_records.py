@@ -67,6 +67,19 @@ def test_metrics_table_marks_classes_outside_the_protocol() -> None:
     assert any("clutter *" in line and "-" in line for line in lines)
     assert any(line.startswith("| mean") and "37.50" in line and "15.00" in line for line in lines)
     assert "OA 90.00 %" in table and "not in the means" in table
+    # the columns are the per-class values of the main metrics; BF shows "-" when absent
+    assert [c.strip() for c in lines[0].strip("|").split("|")] == [
+        "class",
+        "IoU %",
+        "F1 %",
+        "BIoU %",
+        "BF %",
+    ]
+    assert lines[2].rstrip("| ").endswith("-")
+    with_bf = format_metrics_table(
+        {**metrics, "BF": [0.7, 0.8, math.nan], "mBF": 0.75}, ["road", "car", "clutter"], [0, 1]
+    ).splitlines()
+    assert "70.00" in with_bf[2] and "75.00" in with_bf[-2]
 
 
 def test_portable_path_is_relative_inside_the_launch_folder_only(

@@ -11,7 +11,6 @@ import pytest
 from lossd.data import uavid
 from lossd.data.prepare import patch_grid
 from lossd.data.submission import (
-    TEST_COUNTS,
     SubmissionWriter,
     source_key,
     submission_entry,
@@ -69,7 +68,8 @@ def test_loveda_zip_is_flat_single_channel_indices(tmp_path) -> None:
     ]
     summary = write_submission("loveda", pairs, tmp_path / "loveda.zip")
     assert summary.entries == ["4191.png", "5107.png"]
-    assert summary.expected == TEST_COUNTS["loveda"] == 1796 and not summary.complete
+    # LoveDA's official test split has 1796 images (docs/datasets.md §1)
+    assert summary.expected == 1796 and not summary.complete
     assert "1796" in summary.describe()
     with zipfile.ZipFile(tmp_path / "loveda.zip") as archive:
         assert archive.namelist() == ["4191.png", "5107.png"]

@@ -405,7 +405,10 @@ def test_loss_table(runs: pd.DataFrame) -> None:
         "Δ mF1",
         "mBIoU",
         "Δ mBIoU",
+        "mBF",
+        "Δ mBF",
     ]
+    # mBF: these records predate the Boundary F-score, so its cells are "—"
     assert table.display.values.tolist() == [
         [
             "LoveDA",
@@ -417,6 +420,8 @@ def test_loss_table(runs: pd.DataFrame) -> None:
             "62.00 ± 2.00",
             "",
             "32.00 ± 2.00",
+            "",
+            "—",
             "",
         ],
         [
@@ -430,16 +435,32 @@ def test_loss_table(runs: pd.DataFrame) -> None:
             "+3.00",
             "35.00 ± 1.73",
             "+3.00",
+            "—",
+            "—",
         ],
-        ["LoveDA", "UNetFormer", "+RMI", "1", "51.00", "-1.00", "61.00", "-1.00", "31.00", "-1.00"],
-        ["LoveDA", "SFA-Net", "+Lossd", "1", "60.00", "—", "70.00", "—", "40.00", "—"],
-        ["Potsdam", "ABCNet", "base", "1", "70.00", "", "80.00", "", "40.00", ""],
+        [
+            "LoveDA",
+            "UNetFormer",
+            "+RMI",
+            "1",
+            "51.00",
+            "-1.00",
+            "61.00",
+            "-1.00",
+            "31.00",
+            "-1.00",
+            "—",
+            "—",
+        ],
+        ["LoveDA", "SFA-Net", "+Lossd", "1", "60.00", "—", "70.00", "—", "40.00", "—", "—", "—"],
+        ["Potsdam", "ABCNet", "base", "1", "70.00", "", "80.00", "", "40.00", "", "—", ""],
     ]
 
 
 def test_write_tables_writes_every_table(
     runs: pd.DataFrame, reference: pd.DataFrame, tmp_path: Path
 ) -> None:
+    # no record holds mBF (records written before the BF score): no BF table, no BF column
     written = write_tables(runs, tmp_path / "t", reference)
     stems = sorted({p.stem for p in written})
     assert stems == sorted(
@@ -448,8 +469,20 @@ def test_write_tables_writes_every_table(
     )
     assert len(written) == 3 * len(stems) and all(p.is_file() for p in written)
     assert not [p for p in (tmp_path / "t").iterdir() if p.name.startswith(".")]  # no temp files
+    assert "mBF" not in (tmp_path / "t" / "losses.md").read_text()
     no_other_losses = runs[runs["loss"] != "rmi"]
     assert "losses" not in {p.stem for p in write_tables(no_other_losses, tmp_path / "u")}
+
+
+def test_a_metric_one_record_holds_gets_its_tables_and_columns(tmp_path: Path) -> None:
+    with_bf = _record("loveda", "unetformer", "rmi", 0, 0.51, 0.61, 0.31, mBF=0.25, BF=[0.2] * 7)
+    records = [r for r in RECORDS if r["loss"] != "rmi"] + [with_bf]
+    runs = load_runs(write_runs(tmp_path / "runs", records))
+    stems = {p.stem for p in write_tables(runs, tmp_path / "t")}
+    assert {"main_mBF", "per_class_loveda_BF", "per_class_potsdam_BF"} <= stems
+    losses = _rows((tmp_path / "t" / "losses.md").read_text())
+    rmi = next(row for row in losses if row[2] == "+RMI")
+    assert rmi[-2:] == ["25.00", "—"]  # its mBF, and no base run with mBF to subtract
 
 
 # --- the reference file -----------------------------------------------------------------------

@@ -7,12 +7,19 @@ preparation tools and their worker processes import only NumPy, OpenCV and raste
 from typing import TYPE_CHECKING, Any
 
 from lossd.data.info import IGNORE_INDEX, DatasetInfo
-from lossd.data.registry import DATASET_MODULES, get_info
+from lossd.data.registry import DATASET_MODULES, DATASET_NAMES, get_info
 
 if TYPE_CHECKING:
     from lossd.data.folder import SegmentationFolder
 
-__all__ = ["DATASET_MODULES", "IGNORE_INDEX", "DatasetInfo", "SegmentationFolder", "get_info"]
+__all__ = [
+    "DATASET_MODULES",
+    "DATASET_NAMES",
+    "IGNORE_INDEX",
+    "DatasetInfo",
+    "SegmentationFolder",
+    "get_info",
+]
 
 
 def __getattr__(name: str) -> Any:

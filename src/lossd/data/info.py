@@ -1,11 +1,39 @@
-"""The description every dataset module exports: classes, palette, evaluation subset."""
+"""The description every dataset module exports: classes, palette, evaluation subset.
 
-from collections.abc import Mapping
+A dataset module (``lossd/data/<name>.py``) owns every fact of its dataset in one
+:class:`DatasetInfo`; tables keyed by dataset name elsewhere are derived from these (the
+registry, :mod:`lossd.data.registry`): the preparation tool and its options, the test-server
+format (:class:`SubmissionFormat`), the protocol facts.
+"""
+
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
 
 from lossd.conventions import IGNORE_INDEX
 
-__all__ = ["IGNORE_INDEX", "DatasetInfo"]
+__all__ = ["IGNORE_INDEX", "DatasetInfo", "SubmissionFormat"]
+
+
+@dataclass(frozen=True)
+class SubmissionFormat:
+    """What a test server takes from a dataset whose test labels are withheld.
+
+    Args:
+        server: The scoring server, for messages (e.g. ``Codabench competition 13030``).
+        test_images: Images in the official test split (an archive with fewer is incomplete).
+        entry: ``(input file, source stem, is a prepared patch) -> archive entry name`` without
+            the ``.png`` suffix; raises :class:`lossd.errors.DataFormatError` for a file that
+            does not follow the dataset's layout.
+        encode: H×W class indices -> the stored picture (indices, or label colours).
+    """
+
+    server: str
+    test_images: int
+    entry: Callable[[Path, str, bool], str]
+    encode: Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -34,6 +62,10 @@ class DatasetInfo:
         original_padding_label: The class the original preparation gives the padding of its
             patches (GeoSeg's ISPRS tiles: 0, impervious surfaces), applied under
             ``protocol=original``; None: the padding is ignored under every protocol.
+        preparation: Module of the preparation tool from the official download
+            (``lossd.data.prepare.<name>``: ``prepare``, ``SPLITS``, ``DEFAULT_PATCH_SIZE``,
+            optional ``add_arguments``/``cli_options``), None if there is none.
+        submission: The test server's format where the test labels are withheld, else None.
     """
 
     name: str
@@ -51,6 +83,8 @@ class DatasetInfo:
     readable_versions: Mapping[str, int] = field(default_factory=dict, hash=False)
     preparation_changes: str = ""
     original_padding_label: int | None = None
+    preparation: str | None = None
+    submission: SubmissionFormat | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         if len(self.palette) != len(self.classes):

@@ -32,10 +32,13 @@ Data card (docs/datasets.md, section 1, and the sources it brackets):
 Evaluation: mIoU over all 7 classes [GS train_supervision.py].
 """
 
+from pathlib import Path
+
 import numpy as np
 
 from lossd.data._labels import UnknownPolicy, decode_values, encode_colours
-from lossd.data.info import IGNORE_INDEX, DatasetInfo
+from lossd.data.info import IGNORE_INDEX, DatasetInfo, SubmissionFormat
+from lossd.errors import DataFormatError
 
 __all__ = [
     "CLASSES",
@@ -98,17 +101,31 @@ IMAGE_DIR = "images_png"
 MASK_DIR = "masks_png"
 """Image and mask folders inside a scene folder [docs/datasets.md §1 Layout]."""
 
-INFO = DatasetInfo(
-    name="loveda",
-    label="LoveDA",
-    headline_metric="mIoU",  # LoveDA papers report mIoU over the 7 classes (docs/datasets.md §1)
-    classes=CLASSES,
-    palette=PALETTE,
-    eval_classes=tuple(range(len(CLASSES))),
-    image_suffix=".png",
-    mask_suffix=".png",
-    citation="Wang et al., LoveDA, NeurIPS 2021 Datasets and Benchmarks (arXiv:2110.08733)",
-)
+TEST_IMAGES = 1796
+"""Images in the official test split [docs/datasets.md §1, 3P dataset-ninja]."""
+
+
+def submission_entry(path: Path, stem: str, patch: bool) -> str:
+    """The archive entry of a test image: its integer id, in one flat folder.
+
+    ``4191`` for ``Test/Rural/images_png/4191.png`` or the prepared ``4191_0_0.png``
+    [LD Semantic_Segmentation/predict.py].
+
+    Raises:
+        DataFormatError: If the name holds no integer id.
+    """
+    if not stem.isdigit():
+        raise DataFormatError(
+            f"cannot tell the LoveDA image id of '{path}': expected <id>.png with an "
+            "integer id (Test/{Urban,Rural}/images_png/<id>.png) or a prepared patch "
+            "<id>_<row>_<col>.png"
+        )
+    return stem
+
+
+def submission_picture(indices: np.ndarray) -> np.ndarray:
+    """A test prediction as the server reads it: single-channel class indices 0..6."""
+    return indices.astype(np.uint8)
 
 
 def decode(
@@ -144,3 +161,23 @@ def encode(indices: np.ndarray) -> np.ndarray:
         DataFormatError: If a value is neither a class index nor 255.
     """
     return encode_colours(indices, PALETTE, ignore_colour=IGNORE_COLOUR)
+
+
+INFO = DatasetInfo(
+    name="loveda",
+    label="LoveDA",
+    headline_metric="mIoU",  # LoveDA papers report mIoU over the 7 classes (docs/datasets.md §1)
+    classes=CLASSES,
+    palette=PALETTE,
+    eval_classes=tuple(range(len(CLASSES))),
+    image_suffix=".png",
+    mask_suffix=".png",
+    citation="Wang et al., LoveDA, NeurIPS 2021 Datasets and Benchmarks (arXiv:2110.08733)",
+    preparation="lossd.data.prepare.loveda",
+    submission=SubmissionFormat(
+        server="Codabench competition 13030 (CodaLab 421 before 2026-01-22)",
+        test_images=TEST_IMAGES,
+        entry=submission_entry,
+        encode=submission_picture,
+    ),
+)

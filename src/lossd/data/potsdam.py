@@ -151,6 +151,7 @@ INFO = DatasetInfo(
     # class colour matches: rgb_to_2D_label leaves it 0 (tools/potsdam_patch_split.py:67-68,
     # 96-106 @9453fe4; docs/datasets.md §3 Padding).
     original_padding_label=0,
+    preparation="lossd.data.prepare.potsdam",
 )
 
 

@@ -5,15 +5,20 @@ import importlib
 from lossd.data.info import DatasetInfo
 from lossd.errors import InvalidOptionError
 
-__all__ = ["DATASET_MODULES", "get_info"]
+__all__ = ["DATASET_MODULES", "DATASET_NAMES", "get_info"]
 
 DATASET_MODULES: dict[str, str] = {
-    "synthetic": "lossd.data.synthetic",
     "loveda": "lossd.data.loveda",
     "uavid": "lossd.data.uavid",
     "potsdam": "lossd.data.potsdam",
+    "vaihingen": "lossd.data.vaihingen",
+    "synthetic": "lossd.data.synthetic",
 }
-"""Config option ``dataset=<name>`` -> module holding that dataset's ``INFO``."""
+"""Config option ``dataset=<name>`` -> module holding that dataset's ``INFO``; the order is the
+order of datasets in tables and figures."""
+
+DATASET_NAMES: tuple[str, ...] = tuple(DATASET_MODULES)
+"""Every dataset name, in table order."""
 
 
 def get_info(name: str) -> DatasetInfo:

@@ -1,14 +1,10 @@
-"""Submission archives for the LoveDA and UAVid test servers (their test labels are withheld).
+"""Submission archives for the test servers of the datasets whose test labels are withheld.
 
-Formats (docs/datasets.md, "Evaluation / submission"):
-
-- **LoveDA** (Codabench competition 13030, CodaLab 421 before 2026-01-22): one single-channel
-  uint8 PNG per test image, values 0..6 in lossd's (= GeoSeg's = the official ``mask - 1``)
-  class order, named like the image (``<id>.png``), Urban and Rural mixed in one flat folder
-  [LD Semantic_Segmentation/predict.py; GS loveda_test.py], zipped.
-- **UAVid** (CodaLab competition 7302): colour label PNGs of the frame's size mirroring the
-  test tree, ``seqN/Labels/<frame>.png``, in the official colours [UT evaluate.py; GS
-  inference_uavid.py], zipped.
+Each such dataset module declares its server's format (:class:`lossd.data.SubmissionFormat`,
+``INFO.submission``): the archive entry of a test image and the picture stored for a prediction
+(docs/datasets.md, "Evaluation / submission"): LoveDA (:mod:`lossd.data.loveda`) one
+single-channel PNG of class indices per test image, flat; UAVid (:mod:`lossd.data.uavid`)
+colour label PNGs mirroring the test tree. This module is the same for every dataset.
 
 Predictions of prepared patches (``<stem>_<row>_<col>.png``, docs/design.md Conventions) are
 stitched back into their source image at those offsets and cropped to the source size, which
@@ -25,43 +21,39 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
 
 import cv2
 import numpy as np
 
-from lossd.data import loveda, uavid
+from lossd.data.info import DatasetInfo, SubmissionFormat
 from lossd.data.prepare import parse_patch_name, read_meta
+from lossd.data.registry import DATASET_NAMES, get_info
 from lossd.errors import DataFormatError, InvalidOptionError, OutputExistsError
 from lossd.io import atomic_path
 
 __all__ = [
-    "SUBMISSION_DATASETS",
-    "TEST_COUNTS",
-    "SubmissionDataset",
     "SubmissionSummary",
     "SubmissionWriter",
     "source_key",
+    "submission_datasets",
     "submission_entry",
     "write_submission",
 ]
 
-SubmissionDataset = Literal["loveda", "uavid"]
-SUBMISSION_DATASETS: tuple[str, ...] = ("loveda", "uavid")
 
-TEST_COUNTS: dict[str, int] = {"loveda": 1796, "uavid": 150}
-"""Images in the official test splits: LoveDA Test 1796 [docs/datasets.md §1, 3P dataset-ninja];
-UAVid test 150 frames [docs/datasets.md §2, 3P]."""
-
-_NUM_CLASSES = {"loveda": len(loveda.CLASSES), "uavid": len(uavid.CLASSES)}
+def submission_datasets() -> tuple[str, ...]:
+    """The datasets with a test server (:attr:`DatasetInfo.submission`), in table order."""
+    return tuple(name for name in DATASET_NAMES if get_info(name).submission is not None)
 
 
-def _check_dataset(dataset: str) -> None:
-    if dataset not in SUBMISSION_DATASETS:
+def _format(dataset: str) -> tuple[DatasetInfo, SubmissionFormat]:
+    info = get_info(dataset)
+    if info.submission is None:
         raise InvalidOptionError(
-            f"submission for {dataset!r}; expected one of {list(SUBMISSION_DATASETS)} (the "
+            f"submission for {dataset!r}; expected one of {list(submission_datasets())} (the "
             "datasets whose test labels are withheld)"
         )
+    return info, info.submission
 
 
 def _patch(path: Path) -> tuple[str, int, int] | None:
@@ -75,54 +67,36 @@ def _patch(path: Path) -> tuple[str, int, int] | None:
 def source_key(dataset: str, path: str | Path) -> str:
     """Name of the source image of an input file inside the submission (without suffix).
 
-    LoveDA: the image id (``Test/Rural/images_png/4191.png`` or the prepared ``4191_0_0.png``
-    -> ``4191``). UAVid: ``seqN/Labels/<frame>`` (from ``uavid_test/seqN/Images/<frame>.png``
-    or the prepared patch ``seqN_<frame>_<row>_<col>.png``).
+    The dataset's :attr:`SubmissionFormat.entry` of the file's source: a raw test image, or
+    the source of a prepared patch ``<source stem>_<row>_<col>`` (e.g. LoveDA ``4191``, UAVid
+    ``seq21/Labels/000000``).
 
     Raises:
         DataFormatError: If the name does not follow the dataset's layout.
         InvalidOptionError: If ``dataset`` has no test server.
     """
-    _check_dataset(dataset)
+    _, fmt = _format(dataset)
     path = Path(path)
     patch = _patch(path)
-    stem = patch[0] if patch else path.stem
-    if dataset == "loveda":
-        if not stem.isdigit():
-            raise DataFormatError(
-                f"cannot tell the LoveDA image id of '{path}': expected <id>.png with an "
-                "integer id (Test/{Urban,Rural}/images_png/<id>.png) or a prepared patch "
-                "<id>_<row>_<col>.png"
-            )
-        return stem
-    if patch:
-        sequence, _, frame = stem.rpartition("_")
-    else:
-        sequence, frame = path.parent.parent.name, stem
-    if not sequence.startswith("seq") or not frame:
-        raise DataFormatError(
-            f"cannot tell the UAVid sequence and frame of '{path}': expected "
-            "uavid_test/seqN/Images/<frame>.png or a prepared patch seqN_<frame>_<row>_<col>.png"
-        )
-    return f"{sequence}/{uavid.LABEL_DIR}/{frame}"
+    return fmt.entry(path, patch[0] if patch else path.stem, patch is not None)
 
 
 def submission_entry(dataset: str, indices: np.ndarray) -> np.ndarray:
-    """The image stored for one prediction: indices (LoveDA) or official colours (UAVid).
+    """The image stored for one prediction (:attr:`SubmissionFormat.encode` of the indices).
 
     Args:
-        dataset: ``loveda`` or ``uavid``.
+        dataset: A dataset with a test server.
         indices: H×W class indices of the source image.
 
     Returns:
-        LoveDA: H×W uint8 0..6. UAVid: H×W×3 uint8 RGB label colours.
+        The picture: e.g. LoveDA H×W uint8 0..6, UAVid H×W×3 uint8 RGB label colours.
 
     Raises:
         DataFormatError: If ``indices`` is not 2-D or holds a value outside the classes.
     """
-    _check_dataset(dataset)
+    info, fmt = _format(dataset)
     array = np.asarray(indices)
-    count = _NUM_CLASSES[dataset]
+    count = info.num_classes
     if array.ndim != 2 or not np.issubdtype(array.dtype, np.integer):
         raise DataFormatError(
             f"prediction has shape {array.shape} and dtype {array.dtype}; expected H×W class "
@@ -133,8 +107,7 @@ def submission_entry(dataset: str, indices: np.ndarray) -> np.ndarray:
             f"prediction holds {int(array.min())}..{int(array.max())}; a {dataset} submission "
             f"needs class indices 0..{count - 1}"
         )
-    labels = array.astype(np.uint8)
-    return labels if dataset == "loveda" else uavid.encode(labels)
+    return fmt.encode(array.astype(np.uint8))
 
 
 @dataclass
@@ -143,7 +116,7 @@ class SubmissionSummary:
 
     Attributes:
         path: The zip file.
-        dataset: ``loveda`` or ``uavid``.
+        dataset: The dataset.
         entries: Names of the files in the archive, in writing order.
         expected: Number of images in the official test split.
     """
@@ -189,7 +162,7 @@ class _Canvas:
 
 
 class SubmissionWriter:
-    """Writes a LoveDA or UAVid submission zip, one prediction at a time (context manager).
+    """Writes a test server's submission zip, one prediction at a time (context manager).
 
     Predictions of whole source images are stored at once; predictions of prepared patches
     are pasted into their source image, which is stored when a patch of another source comes
@@ -197,7 +170,7 @@ class SubmissionWriter:
     written to a temporary file and renamed on a clean exit; an error leaves no archive.
 
     Args:
-        dataset: ``loveda`` or ``uavid``.
+        dataset: A dataset with a test server (:func:`submission_datasets`).
         path: The zip file to write.
         overwrite: Replace an existing file.
 
@@ -207,7 +180,7 @@ class SubmissionWriter:
     """
 
     def __init__(self, dataset: str, path: str | Path, overwrite: bool = False) -> None:
-        _check_dataset(dataset)
+        _, fmt = _format(dataset)
         self.dataset = dataset
         self.path = Path(path)
         if self.path.suffix.lower() != ".zip":
@@ -218,7 +191,7 @@ class SubmissionWriter:
             raise OutputExistsError(
                 f"submission '{self.path}' exists; pass --overwrite to replace it"
             )
-        self.summary = SubmissionSummary(self.path, dataset, expected=TEST_COUNTS[dataset])
+        self.summary = SubmissionSummary(self.path, dataset, expected=fmt.test_images)
         self._written: set[str] = set()
         self._canvas: _Canvas | None = None
         self._sizes: dict[Path, Mapping[str, tuple[int, int]]] = {}
@@ -333,7 +306,7 @@ def write_submission(
     """Write ``(input file, class indices)`` pairs into a submission zip.
 
     Args:
-        dataset: ``loveda`` or ``uavid``.
+        dataset: A dataset with a test server.
         predictions: Pairs in input order (the patches of a source together).
         path: The zip to write.
         overwrite: Replace an existing file.

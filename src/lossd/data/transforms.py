@@ -24,6 +24,7 @@ from PIL import Image
 from torch import Tensor
 
 from lossd.data.info import IGNORE_INDEX
+from lossd.data.windows import cut_window
 from lossd.errors import DataFormatError, InvalidOptionError
 
 __all__ = [
@@ -56,17 +57,6 @@ def _normalize(mean: Sequence[float], std: Sequence[float]) -> A.Normalize:
     if len(mean) != len(std):
         raise InvalidOptionError(f"mean has {len(mean)} values but std has {len(std)}")
     return A.Normalize(mean=tuple(mean), std=tuple(std), max_pixel_value=255.0)
-
-
-def _window(array: np.ndarray, top: int, left: int, size: tuple[int, int], fill: int) -> np.ndarray:
-    """The ``size`` window of ``array`` at ``(top, left)``; pixels outside it are ``fill``."""
-    height, width = array.shape[:2]
-    out = np.full(size + array.shape[2:], fill, dtype=array.dtype)
-    r0, r1 = max(top, 0), min(top + size[0], height)
-    c0, c1 = max(left, 0), min(left + size[1], width)
-    if r1 > r0 and c1 > c0:
-        out[r0 - top : r1 - top, c0 - left : c1 - left] = array[r0:r1, c0:c1]
-    return out
 
 
 class SmartCrop(A.DualTransform):  # type: ignore[misc]  # albumentations is untyped
@@ -178,11 +168,11 @@ class SmartCrop(A.DualTransform):  # type: ignore[misc]  # albumentations is unt
 
     def apply(self, img: np.ndarray, top: int, left: int, **params: Any) -> np.ndarray:
         """Crop the image (padding = 0)."""
-        return _window(img, top, left, (self.size, self.size), 0)  # pad_color: transform.py L40
+        return cut_window(img, top, left, (self.size, self.size), 0)  # pad_color: transform.py L40
 
     def apply_to_mask(self, mask: np.ndarray, top: int, left: int, **params: Any) -> np.ndarray:
         """Crop the mask (padding = ``ignore_index``, GeoSeg transform.py L68)."""
-        return _window(mask, top, left, (self.size, self.size), self.ignore_index)
+        return cut_window(mask, top, left, (self.size, self.size), self.ignore_index)
 
 
 def _pillow_resize(array: np.ndarray, size: tuple[int, int], resample: int) -> np.ndarray:

@@ -41,10 +41,13 @@ column has offset -256 in the patch name); test frames whole (``seqN_<frame>_0_0
 the test evaluation predicts as GeoSeg's inference_uavid.py does (conf/inference/uavid.yaml).
 """
 
+from pathlib import Path
+
 import numpy as np
 
 from lossd.data._labels import UnknownPolicy, decode_colours, encode_colours
-from lossd.data.info import IGNORE_INDEX, DatasetInfo
+from lossd.data.info import IGNORE_INDEX, DatasetInfo, SubmissionFormat
+from lossd.errors import DataFormatError
 
 __all__ = [
     "CLASSES",
@@ -112,24 +115,29 @@ IMAGE_DIR = "Images"
 LABEL_DIR = "Labels"
 """Frame and label folders inside a sequence folder [docs/datasets.md §2 Layout]."""
 
-INFO = DatasetInfo(
-    name="uavid",
-    label="UAVid",
-    headline_metric="mIoU",  # UAVid reports mIoU over the 8 classes (docs/datasets.md §2)
-    classes=CLASSES,
-    palette=PALETTE,
-    eval_classes=tuple(range(len(CLASSES))),
-    image_suffix=".png",
-    mask_suffix=".png",
-    citation="Lyu et al., UAVid, ISPRS J. Photogramm. Remote Sens. 165 (2020) 108-119",
-    preparation_version=3,
-    readable_versions={"train": 2, "val": 2, "test": 3},
-    preparation_changes=(
-        "version 2 cuts train and val as GeoSeg's tools/uavid_patch_split.py, 8 tiles of 1024² "
-        "from the bottom 2048 rows of each frame, not 12 over the whole frame; version 3 keeps "
-        "each test frame whole, for GeoSeg's padded 1152×1024 windows of inference_uavid.py"
-    ),
-)
+TEST_FRAMES = 150
+"""Frames of the official test split [docs/datasets.md §2, 3P]."""
+
+
+def submission_entry(path: Path, stem: str, patch: bool) -> str:
+    """The archive entry of a test frame: ``seqN/Labels/<frame>``, mirroring the test tree.
+
+    From ``uavid_test/seqN/Images/<frame>.png`` or a prepared ``seqN_<frame>_<row>_<col>.png``
+    [UT evaluate.py; GS inference_uavid.py].
+
+    Raises:
+        DataFormatError: If the name gives no sequence and frame.
+    """
+    if patch:
+        sequence, _, frame = stem.rpartition("_")
+    else:
+        sequence, frame = path.parent.parent.name, stem
+    if not sequence.startswith("seq") or not frame:
+        raise DataFormatError(
+            f"cannot tell the UAVid sequence and frame of '{path}': expected "
+            "uavid_test/seqN/Images/<frame>.png or a prepared patch seqN_<frame>_<row>_<col>.png"
+        )
+    return f"{sequence}/{LABEL_DIR}/{frame}"
 
 
 def decode(
@@ -166,3 +174,31 @@ def encode(indices: np.ndarray) -> np.ndarray:
         DataFormatError: If a value is neither a class index nor 255.
     """
     return encode_colours(indices, PALETTE, ignore_colour=IGNORE_COLOUR)
+
+
+INFO = DatasetInfo(
+    name="uavid",
+    label="UAVid",
+    headline_metric="mIoU",  # UAVid reports mIoU over the 8 classes (docs/datasets.md §2)
+    classes=CLASSES,
+    palette=PALETTE,
+    eval_classes=tuple(range(len(CLASSES))),
+    image_suffix=".png",
+    mask_suffix=".png",
+    citation="Lyu et al., UAVid, ISPRS J. Photogramm. Remote Sens. 165 (2020) 108-119",
+    preparation_version=3,
+    readable_versions={"train": 2, "val": 2, "test": 3},
+    preparation_changes=(
+        "version 2 cuts train and val as GeoSeg's tools/uavid_patch_split.py, 8 tiles of 1024² "
+        "from the bottom 2048 rows of each frame, not 12 over the whole frame; version 3 keeps "
+        "each test frame whole, for GeoSeg's padded 1152×1024 windows of inference_uavid.py"
+    ),
+    preparation="lossd.data.prepare.uavid",
+    # label colours of the image's size (encode() below) [UT evaluate.py; GS README.md]
+    submission=SubmissionFormat(
+        server="CodaLab competition 7302",
+        test_images=TEST_FRAMES,
+        entry=submission_entry,
+        encode=encode,
+    ),
+)

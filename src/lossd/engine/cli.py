@@ -1,7 +1,7 @@
 """Command-line flags built from the typed config nodes, so no option is declared twice.
 
 ``scripts/predict.py`` (argparse) takes the keys of ``conf/inference`` (the fields of
-:class:`lossd.engine.schema.InferenceConfig`) as ``--patch-size``, ``--overlap``, ... with the
+:class:`lossd.engine.inference.InferenceOptions`) as ``--patch-size``, ``--overlap``, ... with the
 same meaning and help as ``inference.patch_size=...`` of ``scripts/evaluate.py``; a test-server
 submission defaults to its dataset's test rule (``conf/inference/<dataset>.yaml``,
 :func:`dataset_inference`), so the archive is predicted as the training run's test is.
@@ -19,7 +19,6 @@ from lossd.engine.inference import (
     TTA_MODES,
     InferenceOptions,
 )
-from lossd.engine.schema import InferenceConfig
 from lossd.errors import InvalidOptionError
 
 __all__ = ["add_inference_arguments", "dataset_inference", "inference_options_from_args"]
@@ -36,7 +35,7 @@ _LISTS: dict[str, type] = {"patch_size": int, "scales": float, "rotations": int}
 def add_inference_arguments(
     parser: argparse.ArgumentParser, defaults: Mapping[str, Any] | None = None
 ) -> None:
-    """Add one ``--<key>`` flag per field of :class:`InferenceConfig` to ``parser``.
+    """Add one ``--<key>`` flag per field of :class:`InferenceOptions` to ``parser``.
 
     Args:
         parser: The parser to extend.
@@ -44,7 +43,7 @@ def add_inference_arguments(
     """
     defaults = dict(defaults or {})
     group = parser.add_argument_group("inference (the keys of conf/inference)")
-    for item in fields(InferenceConfig):
+    for item in fields(InferenceOptions):
         default = defaults.get(item.name, None if item.default is MISSING else item.default)
         flag = "--" + item.name.replace("_", "-")
         text = f"{item.metadata['help']} (inference.{item.name}; default {default})"
@@ -76,7 +75,7 @@ def inference_options_from_args(args: argparse.Namespace) -> InferenceOptions:
     Raises:
         InvalidOptionError: For a bad value (e.g. three numbers to ``--patch-size``).
     """
-    values = {item.name: getattr(args, item.name) for item in fields(InferenceConfig)}
+    values = {item.name: getattr(args, item.name) for item in fields(InferenceOptions)}
     patch = values["patch_size"]
     if isinstance(patch, list):
         if len(patch) > 2:

@@ -12,11 +12,17 @@ from typing import Any
 from lossd.data.info import DatasetInfo
 from lossd.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from lossd.engine.config import build
+from lossd.engine.options import MetricsOptions
 from lossd.engine.runtime import DistContext
 from lossd.metrics import SegmentationMetrics
 from lossd.records import format_metrics_table
 
-__all__ = ["build_metrics", "prepare_dataset", "print_metrics", "training_normalization"]
+__all__ = [
+    "build_metrics",
+    "prepare_dataset",
+    "print_metrics",
+    "training_normalization",
+]
 
 
 def prepare_dataset(dataset: Any, ctx: DistContext) -> None:
@@ -28,25 +34,30 @@ def prepare_dataset(dataset: Any, ctx: DistContext) -> None:
 
 
 def build_metrics(
-    metrics: Any, info: DatasetInfo, eval_classes: Sequence[int], *, per_image: bool = True
+    metrics: MetricsOptions,
+    info: DatasetInfo,
+    eval_classes: Sequence[int],
+    *,
+    per_image: bool = True,
 ) -> SegmentationMetrics:
-    """The dataset protocol's metric accumulator from a ``metrics`` config node.
+    """The dataset protocol's metric accumulator.
 
     Args:
-        metrics: The ``metrics`` node (``boundary_ratio``, ``boundary_width``, ``diagnostics``,
-            ``per_image``).
+        metrics: The metric options.
         info: The dataset's class table (number of classes, ignore value).
         eval_classes: Classes averaged by the mean metrics (``dataset.eval_classes``).
-        per_image: False: no per-image counts whatever the node says (a second block).
+        per_image: False: no per-image counts whatever the options say (a second block).
     """
+    options = metrics
     return SegmentationMetrics(
         num_classes=info.num_classes,
         ignore_index=info.ignore_index,
         eval_classes=list(eval_classes),
-        boundary_ratio=float(metrics.boundary_ratio),
-        boundary_width=metrics.boundary_width,
-        diagnostics=bool(metrics.diagnostics),
-        per_image=per_image and bool(metrics.get("per_image", False)),
+        boundary_ratio=float(options.boundary_ratio),
+        boundary_width=options.boundary_width,
+        bf_ratio=float(options.bf_ratio),
+        diagnostics=options.diagnostics,
+        per_image=per_image and options.per_image,
     )
 
 

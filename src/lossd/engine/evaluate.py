@@ -25,7 +25,7 @@ protocol (:class:`lossd.metrics.SegmentationMetrics`, docs/design.md Conventions
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, cast
 
@@ -45,6 +45,7 @@ from lossd.engine.config import register_resolvers, to_container
 from lossd.engine.inference import InferenceOptions
 from lossd.engine.inference_model import InferenceModel
 from lossd.engine.loaders import eval_loader
+from lossd.engine.options import MetricsOptions
 from lossd.engine.runtime import DistContext, init_distributed, resolve_device
 from lossd.errors import CheckpointError, DatasetNotFoundError, InvalidOptionError
 from lossd.io import write_image
@@ -137,22 +138,19 @@ def mask_folder(root: Path, split: str, labels: str) -> str:
 
 
 def inference_options(node: Mapping[str, Any]) -> InferenceOptions:
-    """:class:`InferenceOptions` from the ``inference`` config node."""
+    """:class:`InferenceOptions` from an ``inference`` config node (lists become tuples).
+
+    Raises:
+        InvalidOptionError: For a bad value, or a key that is not an option.
+    """
     values = dict(node)
-    patch = values.get("patch_size")
-    scales = values.get("scales")
-    rotations = values.get("rotations")
-    return InferenceOptions(
-        patch_size=None if patch is None else (patch if isinstance(patch, int) else tuple(patch)),
-        overlap=float(values.get("overlap", 0.0)),
-        batch_size=int(values.get("batch_size", 1)),
-        blend=values.get("blend", "gaussian"),
-        tta=values.get("tta", "none"),
-        scales=None if scales is None else tuple(float(s) for s in scales),
-        rotations=None if rotations is None else tuple(int(a) for a in rotations),
-        interpolation=values.get("interpolation", "bicubic"),
-        pad=values.get("pad", "none"),
-    )
+    unknown = sorted(set(values) - {item.name for item in fields(InferenceOptions)})
+    if unknown:
+        raise InvalidOptionError(f"unknown inference option(s) {unknown}")
+    for key in ("patch_size", "scales", "rotations"):
+        if isinstance(values.get(key), list):
+            values[key] = tuple(values[key])
+    return InferenceOptions(**values)
 
 
 def _checkpoint_summary(
@@ -226,7 +224,7 @@ def evaluate_split(
     dataset: Any,
     split: str,
     labels: str,
-    metrics_cfg: Any,
+    metrics_options: MetricsOptions,
     ctx: DistContext,
     *,
     limit: int | None = None,
@@ -248,7 +246,7 @@ def evaluate_split(
         dataset: The dataset node (``name``, ``root``, ``eval_classes``, optional ``prepare``).
         split: Prepared split folder, e.g. ``test``.
         labels: ``eroded`` (``<split>/masks``) or ``full`` (``<split>/masks_full``).
-        metrics_cfg: The ``metrics`` node.
+        metrics_options: The metric options (``metrics.*``).
         ctx: Distributed context.
         limit: Evaluate only the first ``limit`` images.
         num_workers: Image-reading processes.
@@ -265,10 +263,10 @@ def evaluate_split(
     )
     device = inference.device
     loader = eval_loader(evaluated, 1, num_workers, ctx, device.type == "cuda")
-    metrics = build_metrics(metrics_cfg, info, dataset.eval_classes)
+    metrics = build_metrics(metrics_options, info, dataset.eval_classes)
     plain = None
     if folder.padding_label is not None:
-        plain = build_metrics(metrics_cfg, info, dataset.eval_classes, per_image=False)
+        plain = build_metrics(metrics_options, info, dataset.eval_classes, per_image=False)
     total = len(cast(Any, evaluated))
     options = inference.options
     if ctx.is_main and describe:
@@ -333,10 +331,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     train_config: dict[str, Any] = dict(meta.config)
     dataset = dataset_config(cfg, train_config)
     info = get_info(str(dataset.name))
+    plain = to_container(cfg)  # the option nodes, typed once
+    metrics = MetricsOptions(**plain["metrics"])
     inference = InferenceModel.from_loaded(
         checkpoint,
         path,
-        inference_options(to_container(cfg)["inference"]),
+        inference_options(plain["inference"]),
         device,
         precision=str(cfg.precision),
         expect_model=cfg.get("expect_model"),
@@ -352,7 +352,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         dataset,
         split,
         str(cfg.labels),
-        cfg.metrics,
+        metrics,
         ctx,
         limit=cfg.limit,
         num_workers=int(cfg.num_workers),
@@ -382,7 +382,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "eval_classes": list(dataset.eval_classes),
         "config": train_config,
         "eval_config": {
-            **to_container(cfg),
+            **plain,
             "dataset": OmegaConf.to_container(dataset, resolve=True),
         },
         **provenance(started, device, ctx.world_size, output_dir),

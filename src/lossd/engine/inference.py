@@ -151,6 +151,10 @@ class TtaPass:
 class InferenceOptions:
     """How a network is applied to an image: tiling, blending and test-time augmentation.
 
+    Declared once: the fields are also the typed ``inference`` config node
+    (:func:`lossd.engine.schema.register_schemas` derives Hydra's schema from them) and the
+    flags of ``scripts/predict.py`` (:mod:`lossd.engine.cli`), with each field's ``help``.
+
     Args:
         patch_size: Window size ``n`` or ``(height, width)``; None = the whole image at once.
         overlap: Overlap of neighbouring windows as a fraction of the window, in ``[0, 1)``.
@@ -171,15 +175,33 @@ class InferenceOptions:
         InvalidOptionError: If a value is out of range or not one of the choices.
     """
 
-    patch_size: int | tuple[int, int] | None = None
-    overlap: float = 0.0
-    batch_size: int = 1
-    blend: Blend = "gaussian"
-    tta: Tta = "none"
-    scales: tuple[float, ...] | None = field(default=None)
-    rotations: tuple[int, ...] | None = field(default=None)
-    interpolation: Interpolation = "bicubic"
-    pad: Padding = "none"
+    patch_size: int | tuple[int, int] | None = field(
+        default=None, metadata={"help": "sliding-window size n or [h, w] (None: whole images)"}
+    )
+    overlap: float = field(
+        default=0.0, metadata={"help": "window overlap, fraction of the window in [0, 1)"}
+    )
+    batch_size: int = field(default=4, metadata={"help": "windows per forward pass"})
+    blend: Blend = field(
+        default="gaussian", metadata={"help": "gaussian (nnU-Net) | uniform (mmseg slide)"}
+    )
+    tta: Tta = field(
+        default="none", metadata={"help": "none | hflip | flip (GeoSeg 'lr') | d4 (flips x scales)"}
+    )
+    scales: tuple[float, ...] | None = field(
+        default=None, metadata={"help": "TTA scales (None: the mode's default)"}
+    )
+    rotations: tuple[int, ...] | None = field(
+        default=None, metadata={"help": "TTA rotations in degrees, multiples of 90 (None: none)"}
+    )
+    interpolation: Interpolation = field(
+        default="bicubic",
+        metadata={"help": "bicubic | bilinear | nearest: TTA rescale of the image and back"},
+    )
+    pad: Padding = field(
+        default="none",
+        metadata={"help": "none | top_left: pad to a multiple of the window (GeoSeg UAVid)"},
+    )
 
     def __post_init__(self) -> None:
         if self.patch_size is not None:

@@ -22,7 +22,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +39,12 @@ from lossd.engine.components import (
 )
 from lossd.engine.config import build, config_fingerprint, register_resolvers, to_container
 from lossd.engine.evaluate import evaluate_split, inference_options
+from lossd.engine.inference import InferenceOptions
 from lossd.engine.inference_model import InferenceModel
 from lossd.engine.loaders import eval_loader, train_loader
 from lossd.engine.loggers import NullLogger, RunLogger
 from lossd.engine.optim import build_optimizer
+from lossd.engine.options import MetricsOptions, TrainerOptions
 from lossd.engine.predict import Predictor, predict_submission
 from lossd.engine.runtime import (
     DistContext,
@@ -52,7 +54,7 @@ from lossd.engine.runtime import (
     resolve_device,
     seed_everything,
 )
-from lossd.engine.trainer import Trainer, TrainerOptions, TrainState
+from lossd.engine.trainer import Trainer, TrainState
 from lossd.errors import CheckpointError, InvalidOptionError, LossdError, PreemptedError
 from lossd.metrics import PerImageStats
 from lossd.records import (
@@ -119,11 +121,42 @@ def find_resume_checkpoint(
     return checkpoint
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """The typed options of a run, built once from the composed config (:func:`run_options`).
+
+    Attributes:
+        trainer: ``trainer.*``.
+        metrics: ``metrics.*``.
+        test_inference: ``test.inference.*``, the dataset's test-time rule.
+    """
+
+    trainer: TrainerOptions
+    metrics: MetricsOptions
+    test_inference: InferenceOptions
+
+
+def run_options(cfg: DictConfig) -> RunOptions:
+    """Turn the config's option nodes into :class:`RunOptions` (once per run).
+
+    Raises:
+        InvalidOptionError: For a value out of range (the types were checked at composition).
+    """
+    plain = to_container(cfg)
+    test = plain.get("test") or {}
+    return RunOptions(
+        trainer=TrainerOptions(**plain["trainer"]),
+        metrics=MetricsOptions(**plain["metrics"]),
+        test_inference=inference_options(test.get("inference") or {}),
+    )
+
+
 @dataclass
 class RunSetup:
     """What every part of a run needs before anything is built (cheap, cannot fail on data)."""
 
     identity: RunIdentity
+    options: RunOptions
     ctx: DistContext
     device: torch.device
     output_dir: Path
@@ -170,10 +203,10 @@ def build_components(cfg: DictConfig, setup: RunSetup) -> RunComponents:
     Raises:
         LossdError: For missing data, bad options, or a checkpoint of another config.
     """
-    ctx, device = setup.ctx, setup.device
+    ctx, device, options = setup.ctx, setup.device, setup.options.trainer
     fingerprint = config_fingerprint(cfg)
     checkpoint_dir = setup.output_dir / "checkpoints"
-    checkpoint = find_resume_checkpoint(str(cfg.trainer.resume), checkpoint_dir, fingerprint)
+    checkpoint = find_resume_checkpoint(options.resume, checkpoint_dir, fingerprint)
     run_id = (
         CheckpointMeta.from_checkpoint(checkpoint, checkpoint_dir).wandb_run_id
         if checkpoint
@@ -181,7 +214,7 @@ def build_components(cfg: DictConfig, setup: RunSetup) -> RunComponents:
     )
     logger = setup.logger = _build_logger(cfg, ctx, setup.output_dir, run_id)
     seed_everything(int(cfg.seed))
-    configure_determinism(bool(cfg.trainer.deterministic))
+    configure_determinism(options.deterministic)
     info = get_info(cfg.dataset.name)
     prepare_dataset(cfg.dataset, ctx)
     train_set = build(cfg.dataset.train, seed=int(cfg.seed))
@@ -195,9 +228,9 @@ def build_components(cfg: DictConfig, setup: RunSetup) -> RunComponents:
     )
 
     model = build(cfg.model.net).to(device)
-    if ctx.distributed and cfg.trainer.sync_batchnorm:
+    if ctx.distributed and options.sync_batchnorm:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # type: ignore[no-untyped-call]
-    if device.type == "cuda" and cfg.trainer.channels_last:
+    if device.type == "cuda" and options.channels_last:
         model = model.to(memory_format=torch.channels_last)
     objective = build(cfg.loss.objective).to(device)
     optimizer = build_optimizer(
@@ -207,13 +240,9 @@ def build_components(cfg: DictConfig, setup: RunSetup) -> RunComponents:
         bool(cfg.model.get("no_bias_decay", False)),
     )
     scheduler = build(cfg.scheduler)(optimizer) if cfg.get("scheduler") else None
-    metrics = build_metrics(cfg.metrics, info, cfg.dataset.eval_classes)
+    metrics = build_metrics(setup.options.metrics, info, cfg.dataset.eval_classes)
 
     meta = CheckpointMeta.from_config(_portable_config(cfg), fingerprint, logger.run_id)
-    trainer_cfg = to_container(cfg)["trainer"]
-    options = TrainerOptions(
-        **{f.name: trainer_cfg[f.name] for f in fields(TrainerOptions) if f.name in trainer_cfg}
-    )
     trainer = Trainer(
         model=model,
         objective=objective,
@@ -224,7 +253,7 @@ def build_components(cfg: DictConfig, setup: RunSetup) -> RunComponents:
         metrics=metrics,
         options=options,
         device=device,
-        amp_dtype=autocast_dtype(str(cfg.trainer.precision), device),
+        amp_dtype=autocast_dtype(options.precision, device),
         class_names=info.classes,
         checkpoint_dir=checkpoint_dir,
         logger=logger,
@@ -260,7 +289,8 @@ def evaluate_test(
         return None, None
     which = str(cfg.test.checkpoint)
     path = setup.output_dir / "checkpoints" / f"{which}.ckpt"
-    options = inference_options(to_container(cfg)["test"]["inference"])
+    options = setup.options.test_inference
+    progress = setup.options.trainer.progress
     checkpoint = load_checkpoint(path)
     block: dict[str, Any] = {
         "split": str(split),
@@ -274,7 +304,7 @@ def evaluate_test(
         if submission:
             archive = setup.output_dir / f"submission_{submission}.zip"
             if setup.ctx.is_main:
-                predictor = Predictor(inference, info, progress=bool(cfg.trainer.progress))
+                predictor = Predictor(inference, info, progress=progress)
                 images = Path(str(cfg.dataset.root)) / str(split) / "images"
                 summary = predict_submission(predictor, [images], str(submission), archive, True)
                 block["submission"] = portable_path(archive)
@@ -286,10 +316,10 @@ def evaluate_test(
             cfg.dataset,
             str(split),
             str(cfg.test.labels),
-            cfg.metrics,
+            setup.options.metrics,
             setup.ctx,
             num_workers=int(cfg.dataset.num_workers),
-            progress=bool(cfg.trainer.progress),
+            progress=progress,
         )
     except LossdError as err:
         log.warning("test evaluation skipped: %s", err)
@@ -344,7 +374,7 @@ def write_run_record(
         "status": status,
         "error": error,
         "protocol": cfg.get("protocol"),
-        "monitor": cfg.trainer.monitor,
+        "monitor": setup.options.trainer.monitor,
         "metrics": state.best_metrics,
         "val": {
             "split": cfg.dataset.val.get("split"),
@@ -367,13 +397,16 @@ def write_run_record(
         "wandb": {"run_id": logger.run_id, "dir": portable_path(logger.run_dir)},
     }
     if setup.ctx.is_main:
-        record["path"] = str(write_record(setup.output_dir, record, per_image))
+        # the file's own path is added to the returned record only: a record written with the
+        # path of the machine that trained it would not be portable (lossd.records.portable_path)
+        written = write_record(setup.output_dir, record, per_image)
         existing = setup.record_dir / RECORD_NAME
         keep = status != "completed" and existing.is_file()
         if keep and read_record(existing)["status"] == "completed":
             log.warning("run failed; the completed record '%s' is kept", existing)
         else:
-            record["path"] = str(write_record(setup.record_dir, record, per_image))
+            written = write_record(setup.record_dir, record, per_image)
+        record["path"] = str(written)
     return record
 
 
@@ -391,11 +424,13 @@ def _setup(cfg: DictConfig) -> RunSetup:
     register_resolvers()
     _check_test_options(cfg)
     started = time.time()
-    ctx = init_distributed(cfg.trainer.device)
-    device = resolve_device(cfg.trainer.device, ctx.local_rank)
+    options = run_options(cfg)
+    ctx = init_distributed(options.trainer.device)
+    device = resolve_device(options.trainer.device, ctx.local_rank)
     identity = run_identity(cfg)
     return RunSetup(
         identity=identity,
+        options=options,
         ctx=ctx,
         device=device,
         output_dir=Path(cfg.paths.output_dir),
@@ -433,7 +468,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("skip_done") and done.is_file() and read_record(done)["status"] == "completed":
         _print(setup.ctx, f"skip_done: '{done}' exists; not training this configuration again")
         record = read_record(done)
-        record["score"] = float(record["metrics"].get(cfg.trainer.monitor, math.nan))
+        record["score"] = float(record["metrics"].get(setup.options.trainer.monitor, math.nan))
         return record
 
     components: RunComponents | None = None
@@ -477,7 +512,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         info = components.info
         print_metrics(
             f"validation metrics of the best epoch ({state.best_epoch}/{state.epoch}, by "
-            f"{cfg.trainer.monitor}) — {cfg.dataset.name} / {cfg.model.name} / {cfg.loss.name}",
+            f"{setup.options.trainer.monitor}) — {cfg.dataset.name} / {cfg.model.name} / "
+            f"{cfg.loss.name}",
             state.best_metrics,
             info,
             cfg.dataset.eval_classes,
@@ -498,5 +534,5 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             print(f"test-server archive: {test['submission']} ({test['submission_summary']})")
         if logger.run_dir:
             print(f"W&B run folder: {logger.run_dir}")
-    record["score"] = float(state.best_metrics.get(cfg.trainer.monitor, math.nan))
+    record["score"] = float(state.best_metrics.get(setup.options.trainer.monitor, math.nan))
     return record

@@ -44,13 +44,14 @@ from tqdm.auto import tqdm
 from lossd.data.transforms import denormalize
 from lossd.engine.checkpoint import capture_rng_state, restore_rng_state, save_checkpoint
 from lossd.engine.loggers import NullLogger, RunLogger
+from lossd.engine.options import TrainerOptions
 from lossd.engine.runtime import DistContext
-from lossd.errors import InvalidOptionError, NonFiniteLossError, PreemptedError
+from lossd.errors import NonFiniteLossError, PreemptedError
 from lossd.io import atomic_path
 from lossd.losses.objective import SegmentationObjective
-from lossd.metrics import PerImageStats, SegmentationMetrics
+from lossd.metrics import PerImageStats, SegmentationMetrics, metric_names, per_class_names
 
-__all__ = ["STOP_SIGNALS", "TrainState", "Trainer", "TrainerOptions"]
+__all__ = ["STOP_SIGNALS", "TrainState", "Trainer"]
 
 log = logging.getLogger(__name__)
 
@@ -96,43 +97,6 @@ class TrainState:
     def to_dict(self) -> dict[str, Any]:
         """Plain containers for the checkpoint."""
         return dict(self.__dict__)
-
-
-@dataclass(frozen=True)
-class TrainerOptions:
-    """The ``trainer.*`` settings the loop uses (see conf/train.yaml for each)."""
-
-    max_epochs: int
-    limit_train_batches: int | float | None = None
-    limit_val_batches: int | float | None = None
-    val_every_n_epochs: int = 1
-    log_every_n_steps: int = 10
-    monitor: str = "mIoU"
-    grad_clip: float | None = None
-    nonfinite: str = "stop"
-    num_log_images: int = 4
-    progress: bool = True
-    checkpoint_every_n_steps: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.max_epochs < 1:
-            raise InvalidOptionError(f"trainer.max_epochs={self.max_epochs}; expected >= 1")
-        every = self.checkpoint_every_n_steps
-        if every is not None and (isinstance(every, bool) or every < 1):
-            raise InvalidOptionError(
-                f"trainer.checkpoint_every_n_steps={every}; expected a step count >= 1, or "
-                "null to write last.ckpt once per epoch"
-            )
-        if self.nonfinite not in {"stop", "skip"}:
-            raise InvalidOptionError(
-                f"trainer.nonfinite={self.nonfinite!r}; expected 'stop' or 'skip'"
-            )
-        for name in ("limit_train_batches", "limit_val_batches"):
-            value = getattr(self, name)
-            if value is not None and (value <= 0 or (isinstance(value, float) and value > 1)):
-                raise InvalidOptionError(
-                    f"trainer.{name}={value}; expected a batch count >= 1 or a fraction in (0, 1]"
-                )
 
 
 def _num_batches(loader: DataLoader[Any], limit: int | float | None) -> int:
@@ -693,11 +657,11 @@ class Trainer:
         step = self.state.global_step
         scalars = {f"val/{k}": v for k, v in metrics.items() if isinstance(v, float)}
         self.logger.log_metrics({**scalars, "epoch": epoch + 1}, step=step)
+        columns = per_class_names("main")  # the metric catalogue (lossd.metrics.METRICS)
         per_class = [
-            [name, *(metrics[key][c] for key in ("IoU", "F1", "BIoU"))]
-            for c, name in enumerate(self.class_names)
+            [name, *(metrics[key][c] for key in columns)] for c, name in enumerate(self.class_names)
         ]
-        self.logger.log_table("val/per_class", ["class", "IoU", "F1", "BIoU"], per_class, step)
+        self.logger.log_table("val/per_class", ["class", *columns], per_class, step)
         if shown:
             images, preds, targets = zip(*shown, strict=True)
             self.logger.log_segmentations(
@@ -705,6 +669,6 @@ class Trainer:
             )
         if self.dist.is_main:
             summary = ", ".join(
-                f"{k} {metrics[k]:.4f}" for k in ("mIoU", "mF1", "OA", "mBIoU") if k in metrics
+                f"{k} {metrics[k]:.4f}" for k in metric_names("main") if k in metrics
             )
             tqdm.write(f"epoch {epoch + 1}: {summary}")

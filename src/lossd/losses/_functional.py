@@ -1,9 +1,21 @@
-"""Stateless tensor math shared by the region losses and the competing boundary losses.
+"""Stateless tensor math shared by the losses of the project.
 
-Everything here is a pure function of tensors: argument checks used by the loss constructors,
+Everything here is a pure function of tensors: argument checks used by the loss functions and
+constructors, the common opening of every loss (:func:`prepare_inputs`: input checks, binary
+masks as two classes, float32 promotion, class selection, valid pixels, probabilities),
 one-hot encoding with an ignore value, boundary maps (max-pool and one-sided edge definitions)
 and exact distance transforms (Manhattan by separable running minima, Euclidean by the
 separable squared-distance decomposition or ``scipy.ndimage``).
+
+**Binary masks.** Logits with one channel, ``x`` of shape ``[B, 1, H, W]``, with targets in
+``{0, 1}``, are the two-class problem of the logits ``[-x/2, x/2]`` (:func:`binary_as_two_classes`).
+Their softmax is ``[1 - sigmoid(x), sigmoid(x)]``, so the probability of class 1 is the sigmoid of
+the logit, and the predicted class is 1 exactly where ``x > 0``; every loss then computes its
+two-class value on these logits.
+
+**Optional accelerators.** ``scipy`` (Euclidean transform on CPU) is imported on first use when
+it is installed; without it the exact torch transform runs on CPU too (same numbers up to
+float32 rounding). Nothing here needs it: ``pip install lossd`` depends on torch and numpy only.
 
 The distance transforms follow the separable construction of the exact distance transform:
 first the 1-D distance along each column, then a minimum along each row (Felzenszwalb &
@@ -12,25 +24,34 @@ Sec. 2-3). For the L1 metric the row minimum of ``f(j') + |j - j'|`` splits into
 and a backward running minimum, so the whole transform is four ``cummin`` calls.
 """
 
-from collections.abc import Sequence
+import functools
+import importlib
+from collections.abc import Callable, Sequence
+from types import ModuleType
+from typing import Literal, NamedTuple, ParamSpec, TypeVar, cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy import ndimage
 from torch import Tensor
 
 from lossd.errors import DataFormatError, InvalidOptionError
 
 __all__ = [
+    "LossInputs",
+    "binary_as_two_classes",
     "check_choice",
     "check_classes",
     "check_ignore_index",
     "check_inputs",
     "check_number",
+    "eager",
     "euclidean_distance_to",
+    "float32_math",
     "one_hot",
     "one_sided_edges",
+    "optional_module",
+    "prepare_inputs",
     "promote_float",
     "resolve_classes",
     "signed_distance_map",
@@ -39,11 +60,37 @@ __all__ = [
     "zero_with_graph",
 ]
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
 _EDT_ROWS_REGATHER_EVERY = 16
 """Offsets of the torch Euclidean transform between two gathers of unfinished rows (a sync)."""
 
 
 # --------------------------------------------------------------------------- argument checks
+
+
+def check_max_iter(max_iter: int) -> None:
+    """Check Lossd's distance cap (docs/lossd.md, step 2) is an integer >= 1.
+
+    Raises:
+        InvalidOptionError: Otherwise.
+    """
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+        raise InvalidOptionError(f"max_iter={max_iter!r}; expected an integer >= 1")
+
+
+def check_num_classes(num_classes: int, minimum: int = 1) -> None:
+    """Check a class count is an integer >= ``minimum``.
+
+    Raises:
+        InvalidOptionError: Otherwise (``minimum`` 2 mentions binary masks).
+    """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < minimum:
+        hint = " (2 for binary masks)" if minimum == 2 else ""
+        raise InvalidOptionError(
+            f"num_classes={num_classes!r}; expected an integer >= {minimum}{hint}"
+        )
 
 
 def check_ignore_index(ignore_index: int | None) -> int | None:
@@ -177,6 +224,133 @@ def resolve_classes(classes: tuple[int, ...] | None, num_classes: int) -> list[i
     return list(classes)
 
 
+def optional_module(name: str) -> ModuleType | None:
+    """Import an optional accelerator (``scipy.ndimage``, ``cv2``) or return None if missing.
+
+    Called at each use, not at import time, so that ``import lossd.losses`` loads neither;
+    an import already done is a dictionary look-up. A module set to None in ``sys.modules``
+    counts as missing (how the tests run the fallbacks).
+    """
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+# --------------------------------------------------------------------------- the common opening
+
+
+def eager(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Keep a no-gradient helper out of ``torch.compile`` graphs (``torch.compiler.disable``).
+
+    For the target-side maps and pixel lists of the losses: they carry no gradient, and are
+    data-dependent (host-side counts, OpenCV or scipy calls, bool kernels that inductor's C++
+    backend of torch 2.14 fails to compile). ``torch.compile`` runs them eagerly between the
+    compiled parts; autograd is unaffected.
+    """
+    disable: Callable[[Callable[_P, _R]], object] = torch.compiler.disable
+    return cast(Callable[_P, _R], disable(function))
+
+
+def float32_math(loss: Callable[_P, Tensor]) -> Callable[_P, Tensor]:
+    """Run a loss function with autocast off on the logits' device (decorator).
+
+    Under ``torch.autocast`` the network's logits are float16 or bfloat16; a loss promotes
+    them to float32 (:func:`prepare_inputs`), and this keeps autocast from casting its matrix
+    products (RMI, ABL) and reductions back to low precision. The first positional argument
+    must be the logits.
+    """
+
+    @functools.wraps(loss)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> Tensor:
+        logits = args[0] if args else kwargs.get("logits")
+        device = logits.device.type if isinstance(logits, Tensor) else "cpu"
+        if device in ("cpu", "cuda") and torch.is_autocast_enabled(device):
+            with torch.autocast(device_type=device, enabled=False):
+                return loss(*args, **kwargs)
+        return loss(*args, **kwargs)
+
+    return wrapper
+
+
+def binary_as_two_classes(logits: Tensor) -> Tensor:
+    """Two-class logits ``[-x/2, x/2]`` of one-channel binary logits ``x`` ([B, 1, H, W]).
+
+    ``softmax([-x/2, x/2]) = [1 - sigmoid(x), sigmoid(x)]``: class 1 has the probability
+    ``sigmoid(x)`` of a binary (building, road) model, and is predicted where ``x > 0``
+    (``x = 0`` predicts class 0, the first maximum). Logits of any other channel count are
+    returned unchanged.
+    """
+    if logits.ndim != 4 or logits.shape[1] != 1:
+        return logits
+    half = 0.5 * logits
+    return torch.cat([-half, half], dim=1)
+
+
+class LossInputs(NamedTuple):
+    """Checked and prepared inputs of a loss (:func:`prepare_inputs`).
+
+    Attributes:
+        logits: float32 (float64 if given) ``[B, C, H, W]``; one-channel binary logits are
+            already the two classes of :func:`binary_as_two_classes` (C = 2).
+        target: Integer class indices ``[B, H, W]``.
+        num_classes: C.
+        selected: The class indices the loss uses (``classes``, or all).
+        valid: Bool ``[B, H, W]``, False on ignore pixels.
+        probs: ``softmax(logits)`` (``"softmax"``), the same times ``valid`` (``"masked"``),
+            or None.
+    """
+
+    logits: Tensor
+    target: Tensor
+    num_classes: int
+    selected: list[int]
+    valid: Tensor
+    probs: Tensor | None
+
+
+def prepare_inputs(
+    logits: Tensor,
+    target: Tensor,
+    ignore_index: int | None,
+    classes: tuple[int, ...] | None = None,
+    probs: Literal["softmax", "masked"] | None = None,
+) -> LossInputs:
+    """The opening every loss shares: check, binary to two classes, promote, select, mask.
+
+    Args:
+        logits: Raw scores ``[B, C, H, W]``, or ``[B, 1, H, W]`` for binary masks.
+        target: Class indices ``[B, H, W]`` (binary: ``{0, 1}``; ``[B, 1, H, W]`` and bool
+            are accepted with one-channel logits).
+        ignore_index: Label value of ignored pixels, or None.
+        classes: Class indices to use, or None for all.
+        probs: Which probabilities to compute (see :class:`LossInputs`).
+
+    Returns:
+        The prepared inputs.
+
+    Raises:
+        DataFormatError: If the shapes or dtypes of ``logits`` and ``target`` are wrong.
+        InvalidOptionError: If ``classes`` names a channel that ``logits`` lacks.
+    """
+    if isinstance(logits, Tensor) and logits.ndim == 4 and logits.shape[1] == 1:
+        if isinstance(target, Tensor) and target.ndim == 4 and target.shape[1] == 1:
+            target = target[:, 0]
+        if isinstance(target, Tensor) and target.dtype == torch.bool:
+            target = target.to(torch.uint8)
+    check_inputs(logits, target)
+    logits = binary_as_two_classes(promote_float(logits))
+    num_classes = logits.shape[1]
+    selected = resolve_classes(classes, num_classes)
+    valid = valid_mask(target, ignore_index)
+    probabilities = None
+    if probs is not None:
+        probabilities = torch.softmax(logits, dim=1)
+        if probs == "masked":
+            probabilities = probabilities * valid.unsqueeze(1)
+    return LossInputs(logits, target, num_classes, selected, valid, probabilities)
+
+
 # --------------------------------------------------------------------------- labels
 
 
@@ -308,7 +482,7 @@ def _euclidean_distance_to_torch(features: Tensor) -> Tensor:
     return torch.where(has_feature, distances, float("inf"))
 
 
-def _euclidean_distance_to_scipy(features: Tensor) -> Tensor:
+def _euclidean_distance_to_scipy(features: Tensor, ndimage: ModuleType) -> Tensor:
     """Exact Euclidean distance transform with ``scipy.ndimage`` on CPU, slice by slice."""
     flat = features.detach().cpu().reshape(-1, *features.shape[-2:]).numpy()
     result = np.full(flat.shape, np.inf, dtype=np.float32)
@@ -323,7 +497,8 @@ def euclidean_distance_to(features: Tensor) -> Tensor:
     0 on True pixels; ``inf`` on every pixel of a slice without any True pixel. Pixels beyond
     the image border are not features. CUDA tensors use a vectorised torch transform that
     stays on the device; CPU tensors use ``scipy.ndimage.distance_transform_edt`` (faster
-    there). Both give the same numbers up to float32 rounding.
+    there) when scipy is installed, and the torch transform otherwise. Both give the same
+    numbers up to float32 rounding.
 
     Args:
         features: Bool masks, shape [..., H, W].
@@ -332,9 +507,11 @@ def euclidean_distance_to(features: Tensor) -> Tensor:
         float32 tensor of the shape of ``features``, without gradient.
     """
     features = features.detach().bool()
-    if features.is_cuda:
-        return _euclidean_distance_to_torch(features)
-    return _euclidean_distance_to_scipy(features)
+    if features.device.type == "cpu":
+        ndimage = optional_module("scipy.ndimage")
+        if ndimage is not None:
+            return _euclidean_distance_to_scipy(features, ndimage)
+    return _euclidean_distance_to_torch(features)
 
 
 def signed_distance_map(region: Tensor) -> Tensor:

@@ -25,17 +25,18 @@ from torch import Tensor, nn
 
 from lossd.losses._functional import (
     check_ignore_index,
-    check_inputs,
     check_number,
+    eager,
     euclidean_distance_to,
-    promote_float,
-    valid_mask,
+    float32_math,
+    prepare_inputs,
     zero_with_graph,
 )
 
 __all__ = [
     "NEIGHBOURS",
     "ActiveBoundaryLoss",
+    "active_boundary_loss",
     "boundary_directions",
     "boundary_distance",
 ]
@@ -172,6 +173,99 @@ def boundary_directions(distance: Tensor, image: Tensor, row: Tensor, col: Tenso
     return around.argmin(dim=1)
 
 
+@eager
+@torch.no_grad()
+def _boundary_pixels(
+    logits: Tensor, target: Tensor, valid: Tensor, max_n_ratio: float
+) -> tuple[Tensor, ...]:
+    """The pixels ABL moves and everything about them that carries no gradient.
+
+    Returns ``(image, row, col, direction, neighbour_probs [N, 8, C], neighbour_neg_entropy
+    [N, 8], neighbour_valid [N, 8], distance [N])`` for the predicted-boundary pixels whose
+    direction is not the pixel itself.
+    """
+    height, width = logits.shape[2:]
+    log_probs = torch.log_softmax(logits, dim=1)
+    probs = log_probs.exp()
+    neg_entropy = (probs * log_probs).sum(dim=1)  # Σ_c p log p, [B, H, W]
+    candidates = _predicted_boundary(probs, log_probs, neg_entropy, valid, max_n_ratio)
+    distance, has_boundary = boundary_distance(target, valid)
+    candidates &= valid & has_boundary.view(-1, 1, 1)
+    image, row, col = candidates.nonzero(as_tuple=True)
+    direction = boundary_directions(distance, image, row, col)
+    moving = direction != 8  # abl.py lines 154-161
+    image, row, col, direction = image[moving], row[moving], col[moving], direction[moving]
+    # The 8 neighbours, replicated at the border (abl.py lines 115-119), detached.
+    rows = torch.stack([(row + dr).clamp(0, height - 1) for dr, _ in NEIGHBOURS], 1)
+    cols = torch.stack([(col + dc).clamp(0, width - 1) for _, dc in NEIGHBOURS], 1)
+    images = image.unsqueeze(1).expand_as(rows)
+    neighbour_probs = probs.permute(0, 2, 3, 1)[images, rows, cols]  # [N, 8, C]
+    neighbour_neg_entropy = neg_entropy[images, rows, cols]
+    neighbour_valid = valid[images, rows, cols]
+    return (
+        image,
+        row,
+        col,
+        direction,
+        neighbour_probs,
+        neighbour_neg_entropy,
+        neighbour_valid,
+        distance[image, row, col],
+    )
+
+
+def _check_options(max_n_ratio: float, label_smoothing: float, max_clip_dist: float) -> None:
+    check_number("max_n_ratio", max_n_ratio, minimum=0.0, maximum=1.0, strict=True)
+    check_number("label_smoothing", label_smoothing, minimum=0.0, maximum=1.0)
+    check_number("max_clip_dist", max_clip_dist, minimum=0.0, strict=True)
+
+
+@float32_math
+def active_boundary_loss(
+    logits: Tensor,
+    target: Tensor,
+    *,
+    max_n_ratio: float = 0.01,
+    label_smoothing: float = 0.2,
+    max_clip_dist: float = 20.0,
+    ignore_index: int | None = 255,
+) -> Tensor:
+    """Distance-weighted direction cross-entropy, the function of :class:`ActiveBoundaryLoss`.
+
+    Args:
+        logits: Raw scores [B, C, H, W] (binary masks: [B, 1, H, W]).
+        target: Class indices [B, H, W]; ``ignore_index`` marks ignored pixels.
+        max_n_ratio: Largest share of an image's pixels above the KL threshold.
+        label_smoothing: ``ε`` of the direction cross-entropy.
+        max_clip_dist: ``θ`` of ``Λ``.
+        ignore_index: Label value to ignore, or None.
+
+    Returns:
+        The scalar loss (a graph-connected zero when no pixel qualifies).
+
+    Raises:
+        DataFormatError: If the shapes or dtypes of ``logits`` and ``target`` are wrong.
+        InvalidOptionError: For an option out of range.
+    """
+    _check_options(max_n_ratio, label_smoothing, max_clip_dist)
+    inputs = prepare_inputs(logits, target, check_ignore_index(ignore_index))
+    logits, target, valid = inputs.logits, inputs.target, inputs.valid
+    image, row, col, direction, neighbour_probs, neighbour_neg_entropy, neighbour_valid, weight = (
+        _boundary_pixels(logits.detach(), target, valid, max_n_ratio)
+    )
+    if image.numel() == 0:
+        return zero_with_graph(logits)
+    centre = torch.log_softmax(logits[image, :, row, col], dim=1)  # [N, C], with gradient
+    # KL(P_neighbour || P_centre) = Σ_c q_c log q_c - Σ_c q_c log p_c (abl.py line 142).
+    cross = torch.bmm(neighbour_probs, centre.unsqueeze(2)).squeeze(2)
+    direction_logits = (neighbour_neg_entropy - cross) * neighbour_valid  # ignore: 0
+    soft = torch.full_like(direction_logits, label_smoothing / len(NEIGHBOURS))
+    soft.scatter_(1, direction.unsqueeze(1), 1.0 - label_smoothing)
+    cross_entropy = -(soft * torch.log_softmax(direction_logits, dim=1)).sum(dim=1)
+    weight = weight.to(cross_entropy.dtype).clamp(max=max_clip_dist) / max_clip_dist
+    return (cross_entropy * weight).mean()
+
+
 class ActiveBoundaryLoss(nn.Module):
     """ABL: label-smoothed cross-entropy on directions to the ground-truth boundary.
 
@@ -231,9 +325,7 @@ class ActiveBoundaryLoss(nn.Module):
         ignore_index: int | None = 255,
     ) -> None:
         super().__init__()
-        check_number("max_n_ratio", max_n_ratio, minimum=0.0, maximum=1.0, strict=True)
-        check_number("label_smoothing", label_smoothing, minimum=0.0, maximum=1.0)
-        check_number("max_clip_dist", max_clip_dist, minimum=0.0, strict=True)
+        _check_options(max_n_ratio, label_smoothing, max_clip_dist)
         self.max_n_ratio = float(max_n_ratio)
         self.label_smoothing = float(label_smoothing)
         self.max_clip_dist = float(max_clip_dist)
@@ -252,41 +344,14 @@ class ActiveBoundaryLoss(nn.Module):
         Raises:
             DataFormatError: If the shapes or dtypes of ``logits`` and ``target`` are wrong.
         """
-        check_inputs(logits, target)
-        logits = promote_float(logits)
-        height, width = logits.shape[2:]
-        valid = valid_mask(target, self.ignore_index)
-        with torch.no_grad():
-            log_probs = torch.log_softmax(logits.detach(), dim=1)
-            probs = log_probs.exp()
-            neg_entropy = (probs * log_probs).sum(dim=1)  # Σ_c p log p, [B, H, W]
-            candidates = _predicted_boundary(probs, log_probs, neg_entropy, valid, self.max_n_ratio)
-            distance, has_boundary = boundary_distance(target, valid)
-            candidates &= valid & has_boundary.view(-1, 1, 1)
-            image, row, col = candidates.nonzero(as_tuple=True)
-            direction = boundary_directions(distance, image, row, col)
-            moving = direction != 8  # abl.py lines 154-161
-            image, row, col, direction = image[moving], row[moving], col[moving], direction[moving]
-            # The 8 neighbours, replicated at the border (abl.py lines 115-119), detached.
-            rows = torch.stack([(row + dr).clamp(0, height - 1) for dr, _ in NEIGHBOURS], 1)
-            cols = torch.stack([(col + dc).clamp(0, width - 1) for _, dc in NEIGHBOURS], 1)
-            images = image.unsqueeze(1).expand_as(rows)
-            neighbour_probs = probs.permute(0, 2, 3, 1)[images, rows, cols]  # [N, 8, C]
-            neighbour_neg_entropy = neg_entropy[images, rows, cols]
-            neighbour_valid = valid[images, rows, cols]
-        if image.numel() == 0:
-            return zero_with_graph(logits)
-        centre = torch.log_softmax(logits[image, :, row, col], dim=1)  # [N, C], with gradient
-        # KL(P_neighbour || P_centre) = Σ_c q_c log q_c - Σ_c q_c log p_c (abl.py line 142).
-        cross = torch.bmm(neighbour_probs, centre.unsqueeze(2)).squeeze(2)
-        direction_logits = (neighbour_neg_entropy - cross) * neighbour_valid  # ignore: 0
-        smoothing = self.label_smoothing
-        soft = torch.full_like(direction_logits, smoothing / len(NEIGHBOURS))
-        soft.scatter_(1, direction.unsqueeze(1), 1.0 - smoothing)
-        cross_entropy = -(soft * torch.log_softmax(direction_logits, dim=1)).sum(dim=1)
-        weight = distance[image, row, col].to(cross_entropy.dtype)
-        weight = weight.clamp(max=self.max_clip_dist) / self.max_clip_dist
-        return (cross_entropy * weight).mean()
+        return active_boundary_loss(
+            logits,
+            target,
+            max_n_ratio=self.max_n_ratio,
+            label_smoothing=self.label_smoothing,
+            max_clip_dist=self.max_clip_dist,
+            ignore_index=self.ignore_index,
+        )
 
     def extra_repr(self) -> str:
         """Return the options shown by ``repr``."""

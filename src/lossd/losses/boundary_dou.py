@@ -17,14 +17,13 @@ from torch import Tensor, nn
 from lossd.losses._functional import (
     check_classes,
     check_ignore_index,
-    check_inputs,
     check_number,
-    promote_float,
-    resolve_classes,
-    valid_mask,
+    eager,
+    float32_math,
+    prepare_inputs,
 )
 
-__all__ = ["BoundaryDoULoss", "cross_boundary"]
+__all__ = ["BoundaryDoULoss", "boundary_dou_loss", "cross_boundary"]
 
 
 def cross_boundary(labels: Tensor) -> Tensor:
@@ -56,6 +55,88 @@ def cross_boundary(labels: Tensor) -> Tensor:
     edge[:, :, 1:] |= horizontal
     edge[:, :, :-1] |= horizontal
     return edge
+
+
+def _check_options(smooth: float, alpha_max: float) -> None:
+    check_number("smooth", smooth, minimum=0.0, strict=True)
+    check_number("alpha_max", alpha_max, minimum=-1.0, maximum=1.0, strict=True)
+
+
+@eager
+@torch.no_grad()
+def _target_terms(
+    target: Tensor,
+    valid: Tensor,
+    num_classes: int,
+    smooth: float,
+    alpha_max: float,
+    dtype: torch.dtype,
+) -> tuple[bool, Tensor, Tensor, Tensor]:
+    """Whether every pixel counts, the labels (others: ``C``), areas ``S`` and ``α`` per class."""
+    labels = target.long()
+    counted = valid & (labels >= 0) & (labels < num_classes)
+    everything = bool(counted.all())
+    # Labels outside the classes (the ignore value) become num_classes: bin C, dropped.
+    binned = labels if everything else labels.masked_fill(~counted, num_classes)
+    bins = num_classes + 1
+    area = torch.bincount(binned.view(-1), minlength=bins)[:num_classes]
+    edge_labels = binned.masked_fill(~cross_boundary(labels), num_classes)
+    edge = torch.bincount(edge_labels.view(-1), minlength=bins)[:num_classes]
+    area, edge = area.to(dtype), edge.to(dtype)
+    alpha = (1.0 - 2.0 * (edge + smooth) / (area + smooth)).clamp(max=alpha_max)
+    return everything, binned, area, alpha
+
+
+@float32_math
+def boundary_dou_loss(
+    logits: Tensor,
+    target: Tensor,
+    *,
+    classes: Sequence[int] | None = None,
+    ignore_index: int | None = 255,
+    smooth: float = 1e-5,
+    alpha_max: float = 0.8,
+) -> Tensor:
+    """Mean Boundary DoU loss over the selected classes, the function of :class:`BoundaryDoULoss`.
+
+    Args:
+        logits: Raw scores [B, C, H, W] (binary masks: [B, 1, H, W]).
+        target: Class indices [B, H, W]; ``ignore_index`` marks ignored pixels.
+        classes: Class indices averaged in the loss, or None for all classes.
+        ignore_index: Label value to ignore, or None.
+        smooth: The smoothing ``s``.
+        alpha_max: Upper truncation of ``α``.
+
+    Returns:
+        The scalar loss.
+
+    Raises:
+        DataFormatError: If the shapes or dtypes of ``logits`` and ``target`` are wrong.
+        InvalidOptionError: For an option out of range, or ``classes`` naming a channel that
+            ``logits`` lacks.
+    """
+    _check_options(smooth, alpha_max)
+    inputs = prepare_inputs(
+        logits, target, check_ignore_index(ignore_index), check_classes(classes), "softmax"
+    )
+    assert inputs.probs is not None
+    probs, num_classes = inputs.probs, inputs.num_classes
+    everything, binned, area, alpha = _target_terms(
+        inputs.target, inputs.valid, num_classes, smooth, alpha_max, probs.dtype
+    )
+    gather_labels = binned.clamp(max=num_classes - 1).unsqueeze(1)
+    bins = num_classes + 1
+    if not everything:
+        probs = probs * (binned != num_classes).unsqueeze(1).to(probs.dtype)
+    # I_c = Σ p_c over the pixels of class c; Z_c = Σ p_c² over the valid pixels.
+    true_probs = probs.gather(1, gather_labels).view(-1)
+    intersection = probs.new_zeros(bins).index_add(0, binned.view(-1), true_probs)
+    intersection = intersection[:num_classes]
+    squares: Tensor = torch.linalg.vector_norm(probs, dim=(0, 2, 3)).square()
+    per_class = (squares + area - 2.0 * intersection + smooth) / (
+        squares + area - (1.0 + alpha) * intersection + smooth
+    )
+    return per_class[inputs.selected].mean()
 
 
 class BoundaryDoULoss(nn.Module):
@@ -106,8 +187,7 @@ class BoundaryDoULoss(nn.Module):
         alpha_max: float = 0.8,
     ) -> None:
         super().__init__()
-        check_number("smooth", smooth, minimum=0.0, strict=True)
-        check_number("alpha_max", alpha_max, minimum=-1.0, maximum=1.0, strict=True)
+        _check_options(smooth, alpha_max)
         self.classes = check_classes(classes)
         self.ignore_index = check_ignore_index(ignore_index)
         self.smooth = float(smooth)
@@ -127,36 +207,14 @@ class BoundaryDoULoss(nn.Module):
             DataFormatError: If the shapes or dtypes of ``logits`` and ``target`` are wrong.
             InvalidOptionError: If ``classes`` names a channel that ``logits`` lacks.
         """
-        check_inputs(logits, target)
-        num_classes = logits.shape[1]
-        selected = resolve_classes(self.classes, num_classes)
-        probs = torch.softmax(promote_float(logits), dim=1)
-        with torch.no_grad():
-            labels = target.long()
-            counted = valid_mask(target, self.ignore_index) & (labels >= 0) & (labels < num_classes)
-            everything = bool(counted.all())
-            # Labels outside the classes (the ignore value) become num_classes: bin C, dropped.
-            binned = labels if everything else labels.masked_fill(~counted, num_classes)
-            bins = num_classes + 1
-            area = torch.bincount(binned.view(-1), minlength=bins)[:num_classes]
-            edge_labels = binned.masked_fill(~cross_boundary(labels), num_classes)
-            edge = torch.bincount(edge_labels.view(-1), minlength=bins)[:num_classes]
-            area, edge = area.to(probs.dtype), edge.to(probs.dtype)
-            alpha = 1.0 - 2.0 * (edge + self.smooth) / (area + self.smooth)
-            alpha = alpha.clamp(max=self.alpha_max)
-            gather_labels = binned.clamp(max=num_classes - 1).unsqueeze(1)
-        if not everything:
-            probs = probs * counted.unsqueeze(1).to(probs.dtype)
-        # I_c = Σ p_c over the pixels of class c; Z_c = Σ p_c² over the valid pixels.
-        true_probs = probs.gather(1, gather_labels).view(-1)
-        intersection = probs.new_zeros(bins).index_add(0, binned.view(-1), true_probs)
-        intersection = intersection[:num_classes]
-        squares: Tensor = torch.linalg.vector_norm(probs, dim=(0, 2, 3)).square()
-        smooth = self.smooth
-        per_class = (squares + area - 2.0 * intersection + smooth) / (
-            squares + area - (1.0 + alpha) * intersection + smooth
+        return boundary_dou_loss(
+            logits,
+            target,
+            classes=self.classes,
+            ignore_index=self.ignore_index,
+            smooth=self.smooth,
+            alpha_max=self.alpha_max,
         )
-        return per_class[selected].mean()
 
     def extra_repr(self) -> str:
         """Return the options shown by ``repr``."""

@@ -6,21 +6,76 @@ definition: github yiskw713/boundary_loss_for_remote_sensing (``boundary_loss.py
 that later copies cite (docs/reference.md, "Competing losses").
 """
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lossd.losses._functional import (
     check_ignore_index,
-    check_inputs,
     check_number,
+    float32_math,
     one_hot,
-    promote_float,
+    prepare_inputs,
     soft_boundary,
-    valid_mask,
 )
 
-__all__ = ["BoundaryF1Loss"]
+__all__ = ["BoundaryF1Loss", "boundary_f1_loss"]
+
+
+def _check_options(theta0: int, theta: int, eps: float) -> None:
+    check_number("theta0", theta0, minimum=1, integer=True, odd=True)
+    check_number("theta", theta, minimum=1, integer=True, odd=True)
+    check_number("eps", eps, minimum=0.0, strict=True)
+
+
+@float32_math
+def boundary_f1_loss(
+    logits: Tensor,
+    target: Tensor,
+    *,
+    theta0: int = 3,
+    theta: int = 5,
+    ignore_index: int | None = 255,
+    eps: float = 1e-7,
+) -> Tensor:
+    """Mean ``1 - BF1`` over the (image, class) pairs with a target boundary.
+
+    The function of :class:`BoundaryF1Loss` (see there for the definition).
+
+    Args:
+        logits: Raw scores [B, C, H, W] (binary masks: [B, 1, H, W]).
+        target: Class indices [B, H, W]; ``ignore_index`` marks ignored pixels.
+        theta0: Odd window size of the boundary map.
+        theta: Odd window size of the boundary extension.
+        ignore_index: Label value to ignore, or None.
+        eps: Added to the denominators of P, R and BF1.
+
+    Returns:
+        The scalar loss (a graph-connected zero when no pixel is valid).
+
+    Raises:
+        DataFormatError: If the shapes or dtypes of ``logits`` and ``target`` are wrong.
+        InvalidOptionError: For an option out of range.
+    """
+    _check_options(theta0, theta, eps)
+    inputs = prepare_inputs(logits, target, check_ignore_index(ignore_index), probs="masked")
+    assert inputs.probs is not None
+    probs = inputs.probs
+    truth = one_hot(inputs.target, inputs.num_classes, ignore_index).to(probs.dtype)
+
+    truth_boundary = soft_boundary(truth, theta0)
+    pred_boundary = soft_boundary(probs, theta0)
+    padding = (theta - 1) // 2
+    truth_extended = F.max_pool2d(truth_boundary, theta, stride=1, padding=padding)
+    pred_extended = F.max_pool2d(pred_boundary, theta, stride=1, padding=padding)
+
+    dims = (2, 3)
+    truth_total = truth_boundary.sum(dims)
+    precision = (pred_boundary * truth_extended).sum(dims) / (pred_boundary.sum(dims) + eps)
+    recall = (pred_extended * truth_boundary).sum(dims) / (truth_total + eps)
+    f1 = 2.0 * precision * recall / (precision + recall + eps)
+
+    counted = truth_total > 0
+    return ((1.0 - f1) * counted).sum() / counted.sum().clamp_min(1)
 
 
 class BoundaryF1Loss(nn.Module):
@@ -71,9 +126,7 @@ class BoundaryF1Loss(nn.Module):
         eps: float = 1e-7,
     ) -> None:
         super().__init__()
-        check_number("theta0", theta0, minimum=1, integer=True, odd=True)
-        check_number("theta", theta, minimum=1, integer=True, odd=True)
-        check_number("eps", eps, minimum=0.0, strict=True)
+        _check_options(theta0, theta, eps)
         self.theta0 = theta0
         self.theta = theta
         self.eps = float(eps)
@@ -92,28 +145,14 @@ class BoundaryF1Loss(nn.Module):
         Raises:
             DataFormatError: If the shapes or dtypes of ``logits`` and ``target`` are wrong.
         """
-        check_inputs(logits, target)
-        num_classes = logits.shape[1]
-        valid = valid_mask(target, self.ignore_index).unsqueeze(1)
-        probs = torch.softmax(promote_float(logits), dim=1) * valid
-        truth = one_hot(target, num_classes, self.ignore_index).to(probs.dtype)
-
-        truth_boundary = soft_boundary(truth, self.theta0)
-        pred_boundary = soft_boundary(probs, self.theta0)
-        padding = (self.theta - 1) // 2
-        truth_extended = F.max_pool2d(truth_boundary, self.theta, stride=1, padding=padding)
-        pred_extended = F.max_pool2d(pred_boundary, self.theta, stride=1, padding=padding)
-
-        dims = (2, 3)
-        truth_total = truth_boundary.sum(dims)
-        precision = (pred_boundary * truth_extended).sum(dims) / (
-            pred_boundary.sum(dims) + self.eps
+        return boundary_f1_loss(
+            logits,
+            target,
+            theta0=self.theta0,
+            theta=self.theta,
+            ignore_index=self.ignore_index,
+            eps=self.eps,
         )
-        recall = (pred_extended * truth_boundary).sum(dims) / (truth_total + self.eps)
-        f1 = 2.0 * precision * recall / (precision + recall + self.eps)
-
-        counted = truth_total > 0
-        return ((1.0 - f1) * counted).sum() / counted.sum().clamp_min(1)
 
     def extra_repr(self) -> str:
         """Return the options shown by ``repr``."""

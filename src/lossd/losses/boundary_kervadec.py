@@ -14,15 +14,50 @@ from torch import Tensor, nn
 from lossd.losses._functional import (
     check_classes,
     check_ignore_index,
-    check_inputs,
+    float32_math,
     one_hot,
-    promote_float,
-    resolve_classes,
+    prepare_inputs,
     signed_distance_map,
-    valid_mask,
 )
 
-__all__ = ["KervadecBoundaryLoss"]
+__all__ = ["KervadecBoundaryLoss", "kervadec_boundary_loss"]
+
+
+@float32_math
+def kervadec_boundary_loss(
+    logits: Tensor,
+    target: Tensor,
+    *,
+    classes: Sequence[int] | None = None,
+    ignore_index: int | None = 255,
+) -> Tensor:
+    """Mean of probability × signed distance, the function of :class:`KervadecBoundaryLoss`.
+
+    Args:
+        logits: Raw scores [B, C, H, W] (binary masks: [B, 1, H, W]).
+        target: Class indices [B, H, W]; ``ignore_index`` marks ignored pixels.
+        classes: Class indices whose maps enter the mean, or None for all classes.
+        ignore_index: Label value to ignore, or None.
+
+    Returns:
+        The scalar loss (a graph-connected zero when no pixel is valid).
+
+    Raises:
+        DataFormatError: If the shapes or dtypes of ``logits`` and ``target`` are wrong.
+        InvalidOptionError: If ``classes`` names a channel that ``logits`` lacks.
+    """
+    inputs = prepare_inputs(
+        logits, target, check_ignore_index(ignore_index), check_classes(classes), "softmax"
+    )
+    assert inputs.probs is not None
+    selected = inputs.selected
+    probs = inputs.probs[:, selected]
+    regions = one_hot(inputs.target, inputs.num_classes, ignore_index)[:, selected]
+    with torch.no_grad():
+        distance_maps = signed_distance_map(regions)
+    weighted = (probs * distance_maps).sum(dim=1) * inputs.valid
+    num_terms = inputs.valid.sum() * len(selected)
+    return weighted.sum() / num_terms.clamp_min(1)
 
 
 class KervadecBoundaryLoss(nn.Module):
@@ -33,9 +68,9 @@ class KervadecBoundaryLoss(nn.Module):
     class c in each image (official ``one_hot2dist``): outside the region the distance to it
     (>= 1), inside ``-(d - 1)`` with d the distance to the nearest outside pixel, and 0 for a
     class absent from the image. The maps are computed from the target without gradient
-    (``scipy.ndimage.distance_transform_edt`` for CPU tensors, an exact vectorised transform
-    for CUDA tensors). The value is negative when the prediction matches the target; its
-    minimum is reached by the one-hot target.
+    (``scipy.ndimage.distance_transform_edt`` for CPU tensors when scipy is installed, else and
+    for CUDA tensors an exact vectorised torch transform). The value is negative when the
+    prediction matches the target; its minimum is reached by the one-hot target.
 
     Ignore pixels count as "not c" for every class when the maps are built (so a region next
     to an ignore area has a boundary there) and are left out of the mean. An image entirely
@@ -86,17 +121,9 @@ class KervadecBoundaryLoss(nn.Module):
             DataFormatError: If the shapes or dtypes of ``logits`` and ``target`` are wrong.
             InvalidOptionError: If ``classes`` names a channel that ``logits`` lacks.
         """
-        check_inputs(logits, target)
-        num_classes = logits.shape[1]
-        selected = resolve_classes(self.classes, num_classes)
-        probs = torch.softmax(promote_float(logits), dim=1)[:, selected]
-        regions = one_hot(target, num_classes, self.ignore_index)[:, selected]
-        with torch.no_grad():
-            distance_maps = signed_distance_map(regions)
-        valid = valid_mask(target, self.ignore_index)
-        weighted = (probs * distance_maps).sum(dim=1) * valid
-        num_terms = valid.sum() * len(selected)
-        return weighted.sum() / num_terms.clamp_min(1)
+        return kervadec_boundary_loss(
+            logits, target, classes=self.classes, ignore_index=self.ignore_index
+        )
 
     def extra_repr(self) -> str:
         """Return the options shown by ``repr``."""

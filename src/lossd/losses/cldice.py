@@ -23,9 +23,9 @@ an exact tie between two different pixels' values may differ.
 """
 
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -34,17 +34,18 @@ from torch.autograd.function import once_differentiable
 from lossd.losses._functional import (
     check_classes,
     check_ignore_index,
-    check_inputs,
     check_number,
+    eager,
+    float32_math,
     one_hot,
-    promote_float,
-    resolve_classes,
-    valid_mask,
+    optional_module,
+    prepare_inputs,
 )
 
-__all__ = ["ClDiceLoss", "binary_skeleton", "soft_skeleton"]
+__all__ = ["ClDiceLoss", "binary_skeleton", "cl_dice_loss", "soft_skeleton"]
 
-_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+_CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=np.uint8)
+"""``cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))``, written out (OpenCV is optional)."""
 _SQUARE = np.ones((3, 3), dtype=np.uint8)
 
 _INDEX_BITS = 28
@@ -59,9 +60,15 @@ _TINY = float.fromhex("0x1p-1022")
 # --------------------------------------------------------------------------- morphology
 
 
-def _use_opencv(tensor: Tensor) -> bool:
-    """OpenCV does the 3×3 erosions and dilations on CPU; torch shifts elsewhere."""
-    return tensor.device.type == "cpu" and tensor.dtype in (torch.float32, torch.float64)
+def _opencv_for(tensor: Tensor) -> ModuleType | None:
+    """OpenCV does the 3×3 erosions and dilations on CPU when installed; torch shifts else.
+
+    ``cv2`` is an optional accelerator (``pip install opencv-python-headless``): without it,
+    the torch shifts give the same values (min and max only select values).
+    """
+    if tensor.device.type != "cpu" or tensor.dtype not in (torch.float32, torch.float64):
+        return None
+    return optional_module("cv2")
 
 
 def _erode_into(out: Tensor, image: Tensor) -> None:
@@ -70,7 +77,8 @@ def _erode_into(out: Tensor, image: Tensor) -> None:
     The reference ``soft_erode``: the minimum of a 3×1 and a 1×3 min-pool whose padding never
     wins (soft_skeleton.py lines 12-17).
     """
-    if _use_opencv(image):
+    cv2 = _opencv_for(image)
+    if cv2 is not None:
         source, target = image.numpy(), out.numpy()
         for index in range(source.shape[0]):
             cv2.erode(source[index], _CROSS, dst=target[index])
@@ -88,7 +96,8 @@ def _dilate_into(out: Tensor, image: Tensor, scratch: Tensor) -> None:
     The reference is a 3×3 max-pool with padding that never wins (soft_skeleton.py lines
     24-27). ``scratch`` is a buffer like ``image`` (used by the torch path only).
     """
-    if _use_opencv(image):
+    cv2 = _opencv_for(image)
+    if cv2 is not None:
         source, target = image.numpy(), out.numpy()
         for index in range(source.shape[0]):
             cv2.dilate(source[index], _SQUARE, dst=target[index])
@@ -152,6 +161,7 @@ def _skeleton_forward(image: Tensor, iterations: int) -> tuple[Tensor, Tensor]:
     return skel, remaining
 
 
+@eager
 @torch.no_grad()
 def binary_skeleton(mask: Tensor, iterations: int = 10) -> Tensor:
     """:func:`soft_skeleton` of a 0/1 map, as a bool map.
@@ -167,7 +177,8 @@ def binary_skeleton(mask: Tensor, iterations: int = 10) -> Tensor:
         Bool tensor of the shape of ``mask``.
     """
     flat = mask.reshape(-1, *mask.shape[-2:])
-    if flat.device.type != "cpu":
+    cv2 = optional_module("cv2") if flat.device.type == "cpu" else None
+    if cv2 is None:
         soft, _ = _skeleton_forward(flat.float(), iterations)
         return (soft > 0).view_as(mask)
     images = np.ascontiguousarray(flat.numpy()).view(np.uint8)
@@ -345,6 +356,80 @@ def _skeleton_backward(
 # --------------------------------------------------------------------------- the loss
 
 
+@eager
+def _skeleton_sums(probs: Tensor, truth: Tensor, iterations: int) -> Tensor:
+    """``(Σ skel(P) · Y, Σ skel(P))`` per channel, exact backward (:class:`_SkeletonSums`)."""
+    sums: Tensor = _SkeletonSums.apply(probs, truth, iterations)
+    return sums
+
+
+def _check_options(iterations: int, smooth: float, alpha: float) -> None:
+    check_number("iterations", iterations, minimum=0, integer=True)
+    check_number("smooth", smooth, minimum=0.0, strict=True)
+    check_number("alpha", alpha, minimum=0.0, maximum=1.0)
+
+
+@float32_math
+def cl_dice_loss(
+    logits: Tensor,
+    target: Tensor,
+    *,
+    iterations: int = 10,
+    smooth: float = 1.0,
+    alpha: float = 0.5,
+    classes: Sequence[int] | None = None,
+    ignore_index: int | None = 255,
+) -> Tensor:
+    """Mean over the selected classes of ``(1 - α) Dice + α clDice``.
+
+    The function of :class:`ClDiceLoss` (see there for the definition). Not
+    ``torch.compile``-able as one graph on CPU: the morphology runs in OpenCV there (and the
+    custom backward reads the number of non-zero coefficients on the host); ``torch.compile``
+    runs those parts eagerly (graph breaks).
+
+    Args:
+        logits: Raw scores [B, C, H, W] (binary masks: [B, 1, H, W]).
+        target: Class indices [B, H, W]; ``ignore_index`` marks ignored pixels.
+        iterations: Skeleton loop steps.
+        smooth: The smoothing ``s``.
+        alpha: Weight of clDice against soft Dice.
+        classes: Class indices averaged, or None for all classes.
+        ignore_index: Label value to ignore, or None.
+
+    Returns:
+        The scalar loss.
+
+    Raises:
+        DataFormatError: If the shapes or dtypes of ``logits`` and ``target`` are wrong.
+        InvalidOptionError: For an option out of range, or ``classes`` naming a channel that
+            ``logits`` lacks.
+    """
+    _check_options(iterations, smooth, alpha)
+    inputs = prepare_inputs(
+        logits, target, check_ignore_index(ignore_index), check_classes(classes), "masked"
+    )
+    assert inputs.probs is not None
+    probs, selected, num_classes = inputs.probs, inputs.selected, inputs.num_classes
+    regions = one_hot(inputs.target, num_classes, ignore_index)
+    if len(selected) < num_classes:
+        probs, regions = probs[:, selected], regions[:, selected]
+    truth = regions.to(probs.dtype)
+    dims = (0, 2, 3)
+    skel_sums = _skeleton_sums(probs, truth, iterations)
+    skel_truth_sum, skel_sum = skel_sums
+    truth_skeleton = binary_skeleton(regions, iterations).to(probs.dtype)
+    precision = (skel_truth_sum + smooth) / (skel_sum + smooth)
+    sensitivity = ((truth_skeleton * probs).sum(dims) + smooth) / (
+        truth_skeleton.sum(dims) + smooth
+    )
+    cl_dice: Tensor = 1.0 - 2.0 * precision * sensitivity / (precision + sensitivity)
+    if alpha == 1.0:
+        return cl_dice.mean()
+    intersection = (truth * probs).sum(dims)
+    dice = 1.0 - (2.0 * intersection + smooth) / (truth.sum(dims) + probs.sum(dims) + smooth)
+    return ((1.0 - alpha) * dice + alpha * cl_dice).mean()
+
+
 class ClDiceLoss(nn.Module):
     """``(1 - α) · soft Dice + α · soft clDice``, per class, averaged over the selected classes.
 
@@ -401,9 +486,7 @@ class ClDiceLoss(nn.Module):
         ignore_index: int | None = 255,
     ) -> None:
         super().__init__()
-        check_number("iterations", iterations, minimum=0, integer=True)
-        check_number("smooth", smooth, minimum=0.0, strict=True)
-        check_number("alpha", alpha, minimum=0.0, maximum=1.0)
+        _check_options(iterations, smooth, alpha)
         self.iterations = iterations
         self.smooth = float(smooth)
         self.alpha = float(alpha)
@@ -424,30 +507,15 @@ class ClDiceLoss(nn.Module):
             DataFormatError: If the shapes or dtypes of ``logits`` and ``target`` are wrong.
             InvalidOptionError: If ``classes`` names a channel that ``logits`` lacks.
         """
-        check_inputs(logits, target)
-        num_classes = logits.shape[1]
-        selected = resolve_classes(self.classes, num_classes)
-        valid = valid_mask(target, self.ignore_index).unsqueeze(1)
-        probs = torch.softmax(promote_float(logits), dim=1) * valid
-        regions = one_hot(target, num_classes, self.ignore_index)
-        if len(selected) < num_classes:
-            probs, regions = probs[:, selected], regions[:, selected]
-        truth = regions.to(probs.dtype)
-        dims = (0, 2, 3)
-        smooth = self.smooth
-        skel_sums: Tensor = _SkeletonSums.apply(probs, truth, self.iterations)
-        skel_truth_sum, skel_sum = skel_sums
-        truth_skeleton = binary_skeleton(regions, self.iterations).to(probs.dtype)
-        precision = (skel_truth_sum + smooth) / (skel_sum + smooth)
-        sensitivity = ((truth_skeleton * probs).sum(dims) + smooth) / (
-            truth_skeleton.sum(dims) + smooth
+        return cl_dice_loss(
+            logits,
+            target,
+            iterations=self.iterations,
+            smooth=self.smooth,
+            alpha=self.alpha,
+            classes=self.classes,
+            ignore_index=self.ignore_index,
         )
-        cl_dice: Tensor = 1.0 - 2.0 * precision * sensitivity / (precision + sensitivity)
-        if self.alpha == 1.0:
-            return cl_dice.mean()
-        intersection = (truth * probs).sum(dims)
-        dice = 1.0 - (2.0 * intersection + smooth) / (truth.sum(dims) + probs.sum(dims) + smooth)
-        return ((1.0 - self.alpha) * dice + self.alpha * cl_dice).mean()
 
     def extra_repr(self) -> str:
         """Return the options shown by ``repr``."""

@@ -10,21 +10,63 @@ last paragraph).
 
 from collections.abc import Sequence
 
-import torch
 from torch import Tensor, nn
 
 from lossd.losses._functional import (
     check_classes,
     check_ignore_index,
-    check_inputs,
     check_number,
+    float32_math,
     one_hot,
-    promote_float,
-    resolve_classes,
-    valid_mask,
+    prepare_inputs,
 )
 
-__all__ = ["DiceLoss"]
+__all__ = ["DiceLoss", "dice_loss"]
+
+
+@float32_math
+def dice_loss(
+    logits: Tensor,
+    target: Tensor,
+    *,
+    smooth: float = 0.05,
+    ignore_index: int | None = 255,
+    classes: Sequence[int] | None = None,
+    eps: float = 1e-7,
+) -> Tensor:
+    """Mean soft Dice loss over the selected classes, the function of :class:`DiceLoss`.
+
+    Args:
+        logits: Raw scores [B, C, H, W] (binary masks: [B, 1, H, W]).
+        target: Class indices [B, H, W]; ``ignore_index`` marks ignored pixels.
+        smooth: Additive smoothing in numerator and denominator.
+        ignore_index: Label value to ignore, or None.
+        classes: Class indices averaged in the loss, or None for all classes.
+        eps: Lower clamp of the denominator.
+
+    Returns:
+        The scalar loss.
+
+    Raises:
+        DataFormatError: If the shapes or dtypes of ``logits`` and ``target`` are wrong.
+        InvalidOptionError: For an option out of range, or ``classes`` naming a channel that
+            ``logits`` lacks.
+    """
+    check_number("smooth", smooth, minimum=0.0)
+    check_number("eps", eps, minimum=0.0, strict=True)
+    inputs = prepare_inputs(
+        logits, target, check_ignore_index(ignore_index), check_classes(classes), "masked"
+    )
+    assert inputs.probs is not None
+    probs = inputs.probs
+    truth = one_hot(inputs.target, inputs.num_classes, ignore_index).to(probs.dtype)
+    dims = (0, 2, 3)
+    intersection = (probs * truth).sum(dims)
+    cardinality = probs.sum(dims) + truth.sum(dims)
+    dice = (2.0 * intersection + smooth) / (cardinality + smooth).clamp_min(eps)
+    present = truth.sum(dims) > 0
+    per_class = (1.0 - dice) * present
+    return per_class[inputs.selected].mean()
 
 
 class DiceLoss(nn.Module):
@@ -85,19 +127,14 @@ class DiceLoss(nn.Module):
             DataFormatError: If the shapes or dtypes of ``logits`` and ``target`` are wrong.
             InvalidOptionError: If ``classes`` names a channel that ``logits`` lacks.
         """
-        check_inputs(logits, target)
-        num_classes = logits.shape[1]
-        selected = resolve_classes(self.classes, num_classes)
-        valid = valid_mask(target, self.ignore_index).unsqueeze(1)
-        probs = torch.softmax(promote_float(logits), dim=1) * valid
-        truth = one_hot(target, num_classes, self.ignore_index).to(probs.dtype)
-        dims = (0, 2, 3)
-        intersection = (probs * truth).sum(dims)
-        cardinality = probs.sum(dims) + truth.sum(dims)
-        dice = (2.0 * intersection + self.smooth) / (cardinality + self.smooth).clamp_min(self.eps)
-        present = truth.sum(dims) > 0
-        per_class = (1.0 - dice) * present
-        return per_class[selected].mean()
+        return dice_loss(
+            logits,
+            target,
+            smooth=self.smooth,
+            ignore_index=self.ignore_index,
+            classes=self.classes,
+            eps=self.eps,
+        )
 
     def extra_repr(self) -> str:
         """Return the options shown by ``repr``."""

@@ -44,8 +44,8 @@ pixel; ``abs'(0) = 0`` as in torch), so a custom autograd function recomputes th
 its backward pass and applies the softmax Jacobian in closed form; apart from the logits
 themselves, nothing of size ``[B, C, H, W]`` is kept between forward and backward (what is kept
 is two class indices and two float32 coefficients per pixel). Measured against a dense
-``[B, C, H, W]`` autograd chain on the same maps (bench/bench_losses.py), this is about 4 times
-faster and keeps about a tenth of the memory for backward.
+``[B, C, H, W]`` autograd chain on the same maps (bench/bench_losses.py), this is about 7 times
+faster on a CPU (6.9 ×, docs/benchmarks.md) and keeps about a tenth of the memory for backward.
 """
 
 from __future__ import annotations
@@ -59,9 +59,16 @@ from torch import Tensor, nn
 from torch.autograd.function import FunctionCtx, once_differentiable
 
 from lossd.errors import DataFormatError, InvalidOptionError
+from lossd.losses._functional import (
+    binary_as_two_classes,
+    check_ignore_index,
+    check_max_iter,
+    check_num_classes,
+    eager,
+)
 from lossd.ops.distance import region_distance_maps
 
-__all__ = ["DistanceLoss", "TargetDistanceMaps", "target_distance_maps"]
+__all__ = ["DistanceLoss", "TargetDistanceMaps", "distance_loss", "target_distance_maps"]
 
 _DIFF_EPS = 1e-6
 """Offset inside the log normaliser, ``log1p(diff + 1e-6)`` (docs/lossd.md, step 4)."""
@@ -90,22 +97,36 @@ class TargetDistanceMaps(NamedTuple):
     max_iter: int
     ignore_index: int | None
 
+    def packed(self) -> Tensor:
+        """Both maps in one new tensor ``[B, C + 1, H, W]``: ``outside``, then ``depth``.
 
-def _check_max_iter(max_iter: int) -> None:
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
-        raise InvalidOptionError(f"max_iter={max_iter!r}; expected an integer >= 1")
+        The form :class:`~lossd.losses.DistanceMapsTransform` returns per sample (without the
+        batch dimension), which a ``DataLoader``'s default collate stacks into a batch.
+        """
+        return torch.cat([self.outside, self.depth.unsqueeze(1)], dim=1)
 
+    @classmethod
+    def from_packed(
+        cls, packed: Tensor, max_iter: int, ignore_index: int | None
+    ) -> TargetDistanceMaps:
+        """The maps of :meth:`packed` (``[B, C + 1, H, W]``), computed with these options.
 
-def _check_num_classes(num_classes: int) -> None:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise InvalidOptionError(f"num_classes={num_classes!r}; expected an integer >= 1")
-
-
-def _check_ignore_index(ignore_index: int | None) -> None:
-    if ignore_index is not None and (
-        isinstance(ignore_index, bool) or not isinstance(ignore_index, int)
-    ):
-        raise InvalidOptionError(f"ignore_index={ignore_index!r}; expected an integer or None")
+        Raises:
+            DataFormatError: If ``packed`` is not an integer ``[B, C + 1, H, W]`` tensor.
+        """
+        if (
+            not isinstance(packed, Tensor)
+            or packed.ndim != 4
+            or packed.shape[1] < 2
+            or packed.dtype.is_floating_point
+            or packed.dtype == torch.bool
+        ):
+            shape = tuple(packed.shape) if isinstance(packed, Tensor) else type(packed).__name__
+            raise DataFormatError(
+                f"packed distance maps {shape} are not valid; expected an integer tensor "
+                "[B, C + 1, H, W] from DistanceMapsTransform (or TargetDistanceMaps.packed)"
+            )
+        return cls(packed[:, -1], packed[:, :-1], max_iter, ignore_index)
 
 
 def _check_target(target: Tensor, num_classes: int, ignore_index: int | None) -> None:
@@ -144,6 +165,7 @@ def _label_with_sentinel(target: Tensor, num_classes: int, ignore_index: int | N
     return label
 
 
+@eager
 @torch.no_grad()
 def target_distance_maps(
     target: Tensor,
@@ -153,8 +175,9 @@ def target_distance_maps(
 ) -> TargetDistanceMaps:
     """Compute the target-side maps of Lossd once per batch (no gradient).
 
-    Pass the result to :meth:`DistanceLoss.forward` as ``target_maps`` together with the same
-    ``target`` (e.g. computed in a ``collate_fn`` or a data-loading thread). The target is
+    Pass the result to :meth:`DistanceLoss.forward` or :func:`distance_loss` as ``maps``
+    together with the same ``target`` (e.g. computed in a ``collate_fn`` or a data-loading
+    thread; per sample in the workers: :class:`~lossd.losses.DistanceMapsTransform`). The target is
     validated here, which costs one host-device synchronisation; ``DistanceLoss`` with
     precomputed maps needs none.
 
@@ -183,9 +206,9 @@ def target_distance_maps(
     Reference:
         docs/lossd.md, Definition, steps 2-3.
     """
-    _check_num_classes(num_classes)
-    _check_max_iter(max_iter)
-    _check_ignore_index(ignore_index)
+    check_num_classes(num_classes)
+    check_max_iter(max_iter)
+    check_ignore_index(ignore_index)
     _check_target(target, num_classes, ignore_index)
     label = _label_with_sentinel(target, num_classes, ignore_index)
     outside, depth = region_distance_maps(label, num_classes, max_iter)
@@ -232,6 +255,16 @@ def _first_max_index(logits: Tensor) -> Tensor:
     return num_classes - score.amax(dim=1).clamp_(min=1).long()
 
 
+# The option ``sparse`` (DistanceLoss, distance_loss): the terms and the gradient of Lossd are
+# zero wherever the prediction is right (docs/lossd.md, "How it is computed"), so the forward can
+# gather the misclassified pixels (one ``nonzero``) and the backward compute the softmax and its
+# Jacobian on them alone, writing the gradient into zeros: with 20 % of the pixels wrong,
+# forward + backward are about a third cheaper on a CPU. The values equal the dense pass up to
+# the summation order (tests/losses/test_distance.py), which is why it is not the default: a
+# training run with it is not the same to the last digit. On CUDA ``nonzero`` synchronises the
+# host with the device at every step; keep the dense pass there.
+
+
 def _compact_index(index: Tensor, num_values: int) -> Tensor:
     """Store a class-index map in uint8 when it fits (it is only saved for backward)."""
     return index.to(torch.uint8) if num_values <= 256 else index
@@ -253,6 +286,7 @@ class _LossdFunction(torch.autograd.Function):
         mean: bool,
         has_ignore: bool,
         keep_ignored: bool,
+        sparse: bool,
     ) -> Tensor:
         num_classes = logits.shape[1]
         with torch.autocast(device_type=logits.device.type, enabled=False):
@@ -279,8 +313,13 @@ class _LossdFunction(torch.autograd.Function):
                 else:
                     true_class, missed = label, neq
             # Step 5: classes taken = selected classes seen in the prediction or the target.
-            seen = torch.zeros(num_classes + 1, dtype=torch.bool, device=label.device)
-            seen.scatter_(0, pred_seen.reshape(-1), True).scatter_(0, label.reshape(-1), True)
+            if sparse:  # bincount is faster on CPU (on CUDA it would synchronise)
+                bins = num_classes + 1
+                seen = torch.bincount(pred_seen.reshape(-1), minlength=bins)
+                seen = seen.add_(torch.bincount(label.reshape(-1), minlength=bins)) > 0
+            else:
+                seen = torch.zeros(num_classes + 1, dtype=torch.bool, device=label.device)
+                seen.scatter_(0, pred_seen.reshape(-1), True).scatter_(0, label.reshape(-1), True)
             taken = seen[:num_classes] & selected
             # 1 / (pixels in the mean * classes taken), or 1 / pixels for "sum".
             per_mean = 1.0 / num_valid.clamp(min=1.0)
@@ -290,21 +329,37 @@ class _LossdFunction(torch.autograd.Function):
             # pixel to the true region of k for class k, its depth in its region for class t;
             # diff = 0 elsewhere. diff is an integer in 0..max_iter, so the per-class terms
             # are looked up in tables indexed by class * (max_iter + 1) + diff.
-            dist_pred = outside.gather(1, pred.unsqueeze(1)).squeeze(1)  # 0 where k == t
-            if has_ignore and not keep_ignored:
-                dist_pred = dist_pred * wrong
-            key_pred = pred * (max_iter + 1) + dist_pred
-            key_true = true_class * (max_iter + 1) + depth * missed
             excess_table, coef_table, n_zero = _term_tables(weights, max_iter)
-            excess = excess_table.take(key_pred).add_(excess_table.take(key_true))
             # Every taken class adds n(0) at each valid pixel, plus the excess of its errors.
             constant = n_zero * (weights * taken).sum() * num_valid
+            if sparse:
+                # Only the pixels with a term (``wrong``): their flat indices, then every
+                # per-pixel quantity on them alone (the option ``sparse``).
+                index = wrong.reshape(-1).nonzero().squeeze(1)
+                pred, true_class = pred.reshape(-1)[index], true_class.reshape(-1)[index]
+                size = label.shape[1] * label.shape[2]
+                image = torch.div(index, size, rounding_mode="floor")
+                at_pred = (image * num_classes + pred) * size + (index - image * size)
+                dist_pred = outside.take(at_pred)  # logical indices: no copy of the view
+                depth_true = depth.take(index)
+                if missed is not wrong:
+                    depth_true = depth_true * missed.reshape(-1)[index]
+            else:
+                dist_pred = outside.gather(1, pred.unsqueeze(1)).squeeze(1)  # 0 where k == t
+                if has_ignore and not keep_ignored:
+                    dist_pred = dist_pred * wrong
+                depth_true = depth * missed
+            key_pred = pred * (max_iter + 1) + dist_pred
+            key_true = true_class * (max_iter + 1) + depth_true
+            excess = excess_table.take(key_pred).add_(excess_table.take(key_true))
             value = (constant + excess.sum()) * per_mean
             # d value / d m: +w_k dist slope at c = k, -w_t depth slope at c = t (abs' = sign).
             coef_pred = coef_table.take(key_pred).mul_(per_mean)
             coef_true = coef_table.take(key_true).mul_(-per_mean)
+        ctx.sparse = sparse  # type: ignore[attr-defined]
         ctx.save_for_backward(
             logits,
+            index if sparse else torch.empty(0, dtype=torch.long),
             _compact_index(pred, num_classes),
             _compact_index(true_class, num_classes),
             coef_pred,
@@ -315,17 +370,228 @@ class _LossdFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad_value: Tensor) -> tuple[Tensor | None, ...]:
-        logits, pred, true_class, coef_pred, coef_true = ctx.saved_tensors
+        logits, index, pred, true_class, coef_pred, coef_true = ctx.saved_tensors
         with torch.autocast(device_type=logits.device.type, enabled=False):
-            prob = torch.softmax(logits.float(), dim=1)
-            pred = pred.long().unsqueeze(1)
-            true_class = true_class.long().unsqueeze(1)
+            if ctx.sparse:  # the logits of the pixels with a term, [C, N]; 0 elsewhere
+                num_classes, height, width = logits.shape[1:]
+                size = height * width
+                image = torch.div(index, size, rounding_mode="floor")
+                first = image * (num_classes * size) + (index - image * size)
+                channels = torch.arange(num_classes, device=index.device) * size
+                offsets = channels.unsqueeze(1) + first  # logical flat indices, [C, N]
+                # [C, N], not [N, C]: the softmax and gathers then run along long rows
+                prob = torch.softmax(logits.take(offsets).float(), dim=0)
+                dim = 0
+            else:
+                prob = torch.softmax(logits.float(), dim=1)
+                dim = 1
+            pred = pred.long().unsqueeze(dim)
+            true_class = true_class.long().unsqueeze(dim)
             # Softmax Jacobian with the sparse dL/dp: dL/dx = p * (g - <p, g>).
-            from_pred = prob.gather(1, pred) * (coef_pred * grad_value).unsqueeze(1)
-            from_true = prob.gather(1, true_class) * (coef_true * grad_value).unsqueeze(1)
+            from_pred = prob.gather(dim, pred) * (coef_pred * grad_value).unsqueeze(dim)
+            from_true = prob.gather(dim, true_class) * (coef_true * grad_value).unsqueeze(dim)
             grad = prob.mul_(-(from_pred + from_true))
-            grad.scatter_add_(1, pred, from_pred).scatter_add_(1, true_class, from_true)
-        return grad.to(logits.dtype), None, None, None, None, None, None, None, None, None
+            grad.scatter_add_(dim, pred, from_pred).scatter_add_(dim, true_class, from_true)
+            if ctx.sparse:
+                rows = grad
+                grad = torch.zeros(logits.shape, dtype=rows.dtype, device=rows.device)
+                grad.put_(offsets, rows)
+        return grad.to(logits.dtype), None, None, None, None, None, None, None, None, None, None
+
+
+_Maps = TargetDistanceMaps | Tensor
+
+
+def _checked_classes(num_classes: int, classes: Sequence[int] | None) -> list[int]:
+    if classes is None:
+        return list(range(num_classes))
+    class_list = list(classes)
+    if not class_list:
+        raise InvalidOptionError("classes=[] is empty; pass None for all classes")
+    for c in class_list:
+        if isinstance(c, bool) or not isinstance(c, int) or not 0 <= c < num_classes:
+            raise InvalidOptionError(
+                f"classes contains {c!r}; expected class indices in 0..{num_classes - 1}"
+            )
+    if len(set(class_list)) != len(class_list):
+        raise InvalidOptionError(f"classes={class_list} has duplicates; list each once")
+    return class_list
+
+
+def _checked_weights(class_list: list[int], class_weights: Sequence[float] | None) -> list[float]:
+    if class_weights is None:
+        return [1.0] * len(class_list)
+    weight_list = [float(w) for w in class_weights]
+    if len(weight_list) != len(class_list):
+        raise InvalidOptionError(
+            f"class_weights has {len(weight_list)} entries but classes has "
+            f"{len(class_list)} ({class_list}); expected one weight per class"
+        )
+    bad = [w for w in weight_list if not (math.isfinite(w) and w >= 0.0)]
+    if bad:
+        raise InvalidOptionError(f"class_weights contains {bad[0]!r}; expected finite weights >= 0")
+    return weight_list
+
+
+def _check_choices(reduction: str, ignore_mode: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise InvalidOptionError(f"reduction={reduction!r}; expected one of {_REDUCTIONS}")
+    if ignore_mode not in _IGNORE_MODES:
+        raise InvalidOptionError(
+            f"ignore_mode={ignore_mode!r}; expected one of {_IGNORE_MODES} ('exclude': "
+            "ignored pixels leave the mean; 'authors': they stay in it as background)"
+        )
+
+
+def _class_tables(
+    num_classes: int, classes: Sequence[int] | None, class_weights: Sequence[float] | None
+) -> tuple[Tensor, Tensor, tuple[int, ...]]:
+    """Per-class weights (0 outside ``classes``), the selection mask and the class tuple (CPU)."""
+    class_list = _checked_classes(num_classes, classes)
+    weight_list = _checked_weights(class_list, class_weights)
+    weights = torch.zeros(num_classes, dtype=torch.float32)
+    weights[class_list] = torch.tensor(weight_list, dtype=torch.float32)
+    selected = torch.zeros(num_classes, dtype=torch.bool)
+    selected[class_list] = True
+    return weights, selected, tuple(class_list)
+
+
+def _check_logits(logits: Tensor, target: Tensor, num_classes: int | None) -> None:
+    """Logits ``[B, C, H, W]`` (C = ``num_classes``; 1 channel for 2 classes) and target shape."""
+    if not isinstance(logits, Tensor) or not logits.dtype.is_floating_point:
+        kind = logits.dtype if isinstance(logits, Tensor) else type(logits).__name__
+        raise DataFormatError(f"logits are {kind}; expected a floating-point tensor")
+    channels = logits.shape[1] if logits.ndim == 4 else -1
+    binary = channels == 1 and num_classes in (None, 2)
+    if channels < 1 or (num_classes is not None and channels != num_classes and not binary):
+        expected = "C" if num_classes is None else str(num_classes)
+        raise DataFormatError(
+            f"logits have shape {tuple(logits.shape)}; expected [B, {expected}, H, W]"
+            + (" (or [B, 1, H, W] for binary masks)" if num_classes == 2 else "")
+        )
+    expected_shape = (logits.shape[0], *logits.shape[2:])
+    if not isinstance(target, Tensor) or tuple(target.shape) != expected_shape:
+        shape = tuple(target.shape) if isinstance(target, Tensor) else type(target).__name__
+        raise DataFormatError(f"target has shape {shape}; expected {expected_shape} (B, H, W)")
+
+
+def _check_maps(maps: TargetDistanceMaps, target: Tensor, num_classes: int, max_iter: int,
+                ignore_index: int | None) -> None:  # fmt: skip
+    if maps.max_iter != max_iter or maps.ignore_index != ignore_index:
+        raise InvalidOptionError(
+            f"maps were computed with max_iter={maps.max_iter}, "
+            f"ignore_index={maps.ignore_index}; this loss has max_iter={max_iter}, "
+            f"ignore_index={ignore_index}"
+        )
+    expected = (target.shape[0], num_classes, *target.shape[1:])
+    if tuple(maps.outside.shape) != expected or maps.depth.shape != target.shape:
+        raise DataFormatError(
+            f"maps have outside {tuple(maps.outside.shape)} and depth "
+            f"{tuple(maps.depth.shape)}; expected {expected} and {tuple(target.shape)}"
+        )
+
+
+def _lossd(
+    logits: Tensor,
+    target: Tensor,
+    weights: Tensor,
+    selected: Tensor,
+    max_iter: int,
+    reduction: str,
+    ignore_index: int | None,
+    ignore_mode: str,
+    maps: _Maps | None,
+    sparse: bool = False,
+) -> Tensor:
+    """Lossd of checked options (``weights``/``selected`` from :func:`_class_tables`)."""
+    num_classes = weights.shape[0]
+    _check_logits(logits, target, num_classes)
+    if logits.shape[1] == 1:
+        logits = binary_as_two_classes(logits)
+    target = target.to(logits.device)
+    if maps is None:
+        maps = target_distance_maps(target, num_classes, max_iter, ignore_index)
+    elif isinstance(maps, TargetDistanceMaps):
+        _check_maps(maps, target, num_classes, max_iter, ignore_index)
+    else:
+        maps = TargetDistanceMaps.from_packed(maps, max_iter, ignore_index)
+        _check_maps(maps, target, num_classes, max_iter, ignore_index)
+    label = _label_with_sentinel(target, num_classes, ignore_index)
+    device = logits.device
+    value: Tensor = _LossdFunction.apply(
+        logits,
+        label,
+        maps.depth.to(device),
+        maps.outside.to(device),
+        weights.to(device),
+        selected.to(device),
+        max_iter,
+        reduction == "mean",
+        ignore_index is not None,
+        ignore_mode == "authors",
+        bool(sparse),
+    )
+    return value
+
+
+def distance_loss(
+    logits: Tensor,
+    target: Tensor,
+    *,
+    classes: Sequence[int] | None = None,
+    class_weights: Sequence[float] | None = None,
+    max_iter: int = 50,
+    reduction: Literal["mean", "sum"] = "mean",
+    ignore_index: int | None = None,
+    ignore_mode: Literal["authors", "exclude"] = "exclude",
+    maps: _Maps | None = None,
+    sparse: bool = False,
+) -> Tensor:
+    """Lossd, the function of :class:`DistanceLoss` (the number of classes is the logits').
+
+    Args:
+        logits: Network output (before softmax), ``[B, C, H, W]``; binary masks
+            ``[B, 1, H, W]`` are the two classes ``[-x/2, x/2]`` (docs/api.md, "Binary masks").
+        target: Class indices ``[B, H, W]``.
+        classes: Class indices the loss looks at; ``None`` = all.
+        class_weights: One weight (finite, >= 0) per entry of ``classes``; ``None`` = 1 each.
+        max_iter: Distance cap of docs/lossd.md, step 2 (>= 1).
+        reduction: ``"mean"`` over the classes taken, or ``"sum"``.
+        ignore_index: Label value of ignored pixels, or ``None`` (the reference).
+        ignore_mode: ``"exclude"`` or ``"authors"`` (see :class:`DistanceLoss`).
+        maps: The target maps of this ``target`` computed with this ``max_iter`` and
+            ``ignore_index``: a :class:`TargetDistanceMaps` (checked against the options), or
+            the packed ``[B, C + 1, H, W]`` batch of :class:`~lossd.losses.DistanceMapsTransform`
+            (only its shape is checked); ``None`` computes them here.
+        sparse: Compute on the misclassified pixels only (see :class:`DistanceLoss`).
+
+    Returns:
+        The loss, a float32 scalar (see :class:`DistanceLoss`).
+
+    Raises:
+        DataFormatError: For logits, target or maps of the wrong shape or dtype, or a target
+            value outside ``0..C-1`` that is not ``ignore_index``.
+        InvalidOptionError: For an option out of range, or maps computed with other options.
+    """
+    if not isinstance(logits, Tensor) or logits.ndim != 4:
+        _check_logits(logits, target, None)
+    num_classes = max(2, logits.shape[1])
+    check_max_iter(max_iter)
+    check_ignore_index(ignore_index)
+    _check_choices(reduction, ignore_mode)
+    weights, selected, _ = _class_tables(num_classes, classes, class_weights)
+    return _lossd(
+        logits,
+        target,
+        weights,
+        selected,
+        max_iter,
+        reduction,
+        ignore_index,
+        ignore_mode,
+        maps,
+        sparse,
+    )
 
 
 class DistanceLoss(nn.Module):
@@ -338,7 +604,8 @@ class DistanceLoss(nn.Module):
     the logits' dtype (also under ``torch.autocast``), and the result is a float32 scalar.
 
     Args:
-        num_classes: Number of classes ``C`` of the logits (>= 1).
+        num_classes: Number of classes ``C`` of the logits (>= 2; binary masks: 2, with
+            logits ``[B, 1, H, W]`` or ``[B, 2, H, W]``).
         classes: Class indices the loss looks at (the paper's ``label_list``); ``None`` = all.
         class_weights: One weight (finite, >= 0) per entry of ``classes`` (per class if
             ``classes`` is ``None``); ``None`` = 1 each.
@@ -357,6 +624,9 @@ class DistanceLoss(nn.Module):
             there costs the term of its distance to the true region of ``k``, and ``k``
             counts as taken (see the module docstring). No effect if ``ignore_index`` is
             ``None``.
+        sparse: Work on the misclassified pixels only: about a third cheaper on a CPU, the
+            same values up to the summation order (so not the same run to the last digit:
+            off by default); keep it off on CUDA, where it synchronises at every step.
 
     Shape:
         - logits: ``[B, C, H, W]``, any floating dtype.
@@ -366,7 +636,10 @@ class DistanceLoss(nn.Module):
     The class weights and the class selection are two small non-persistent buffers: move the
     module to the logits' device (``loss.to(device)``) to avoid a copy at every call.
     Computing the target maps inside ``forward`` validates the target (one host-device
-    synchronisation); with ``target_maps`` from :func:`target_distance_maps` there is none.
+    synchronisation); with ``maps`` from :func:`target_distance_maps` or from the data loader
+    (:class:`~lossd.losses.DistanceMapsTransform`) there is none. The function form is
+    :func:`distance_loss`; ``torch.compile(DistanceLoss(C))`` works (the custom backward
+    is traced as an autograd function).
 
     Raises:
         InvalidOptionError: From ``__init__`` for an argument out of range (see Args).
@@ -388,120 +661,49 @@ class DistanceLoss(nn.Module):
         reduction: Literal["mean", "sum"] = "mean",
         ignore_index: int | None = None,
         ignore_mode: Literal["authors", "exclude"] = "exclude",
+        sparse: bool = False,
     ) -> None:
         super().__init__()
-        _check_num_classes(num_classes)
-        _check_max_iter(max_iter)
-        if reduction not in _REDUCTIONS:
-            raise InvalidOptionError(f"reduction={reduction!r}; expected one of {_REDUCTIONS}")
-        _check_ignore_index(ignore_index)
-        if ignore_mode not in _IGNORE_MODES:
-            raise InvalidOptionError(
-                f"ignore_mode={ignore_mode!r}; expected one of {_IGNORE_MODES} ('exclude': "
-                "ignored pixels leave the mean; 'authors': they stay in it as background)"
-            )
-        class_list = self._checked_classes(num_classes, classes)
-        weight_list = self._checked_weights(class_list, class_weights)
+        check_num_classes(num_classes, minimum=2)
+        check_max_iter(max_iter)
+        _check_choices(reduction, "exclude")
+        check_ignore_index(ignore_index)
+        _check_choices("mean", ignore_mode)
+        weights, selected, class_tuple = _class_tables(num_classes, classes, class_weights)
         self.num_classes = num_classes
-        self.classes = tuple(class_list)
+        self.classes = class_tuple
         self.max_iter = max_iter
         self.reduction = reduction
         self.ignore_index = ignore_index
         self.ignore_mode = ignore_mode
-        weights = torch.zeros(num_classes, dtype=torch.float32)
-        weights[list(class_list)] = torch.tensor(weight_list, dtype=torch.float32)
-        selected = torch.zeros(num_classes, dtype=torch.bool)
-        selected[list(class_list)] = True
+        self.sparse = bool(sparse)
         self.register_buffer("weights", weights, persistent=False)
         self.register_buffer("selected", selected, persistent=False)
-
-    @staticmethod
-    def _checked_classes(num_classes: int, classes: Sequence[int] | None) -> list[int]:
-        if classes is None:
-            return list(range(num_classes))
-        class_list = list(classes)
-        if not class_list:
-            raise InvalidOptionError("classes=[] is empty; pass None for all classes")
-        for c in class_list:
-            if isinstance(c, bool) or not isinstance(c, int) or not 0 <= c < num_classes:
-                raise InvalidOptionError(
-                    f"classes contains {c!r}; expected class indices in 0..{num_classes - 1}"
-                )
-        if len(set(class_list)) != len(class_list):
-            raise InvalidOptionError(f"classes={class_list} has duplicates; list each once")
-        return class_list
-
-    @staticmethod
-    def _checked_weights(
-        class_list: list[int], class_weights: Sequence[float] | None
-    ) -> list[float]:
-        if class_weights is None:
-            return [1.0] * len(class_list)
-        weight_list = [float(w) for w in class_weights]
-        if len(weight_list) != len(class_list):
-            raise InvalidOptionError(
-                f"class_weights has {len(weight_list)} entries but classes has "
-                f"{len(class_list)} ({class_list}); expected one weight per class"
-            )
-        bad = [w for w in weight_list if not (math.isfinite(w) and w >= 0.0)]
-        if bad:
-            raise InvalidOptionError(
-                f"class_weights contains {bad[0]!r}; expected finite weights >= 0"
-            )
-        return weight_list
 
     def extra_repr(self) -> str:
         """Summarise the options in ``repr``."""
         return (
             f"num_classes={self.num_classes}, classes={list(self.classes)}, "
             f"max_iter={self.max_iter}, reduction={self.reduction!r}, "
-            f"ignore_index={self.ignore_index}, ignore_mode={self.ignore_mode!r}"
+            f"ignore_index={self.ignore_index}, ignore_mode={self.ignore_mode!r}, "
+            f"sparse={self.sparse}"
         )
 
-    def _check_logits(self, logits: Tensor, target: Tensor) -> None:
-        if not isinstance(logits, Tensor) or not logits.dtype.is_floating_point:
-            kind = logits.dtype if isinstance(logits, Tensor) else type(logits).__name__
-            raise DataFormatError(f"logits are {kind}; expected a floating-point tensor")
-        if logits.ndim != 4 or logits.shape[1] != self.num_classes:
-            raise DataFormatError(
-                f"logits have shape {tuple(logits.shape)}; expected [B, {self.num_classes}, H, W]"
-            )
-        expected = (logits.shape[0], *logits.shape[2:])
-        if not isinstance(target, Tensor) or tuple(target.shape) != expected:
-            shape = tuple(target.shape) if isinstance(target, Tensor) else type(target).__name__
-            raise DataFormatError(f"target has shape {shape}; expected {expected} (B, H, W)")
-
-    def _check_maps(self, maps: TargetDistanceMaps, target: Tensor) -> None:
-        if maps.max_iter != self.max_iter or maps.ignore_index != self.ignore_index:
-            raise InvalidOptionError(
-                f"target_maps were computed with max_iter={maps.max_iter}, "
-                f"ignore_index={maps.ignore_index}; this loss has max_iter={self.max_iter}, "
-                f"ignore_index={self.ignore_index}"
-            )
-        expected = (target.shape[0], self.num_classes, *target.shape[1:])
-        if tuple(maps.outside.shape) != expected or maps.depth.shape != target.shape:
-            raise DataFormatError(
-                f"target_maps have outside {tuple(maps.outside.shape)} and depth "
-                f"{tuple(maps.depth.shape)}; expected {expected} and {tuple(target.shape)}"
-            )
-
-    def forward(
-        self,
-        logits: Tensor,
-        target: Tensor,
-        target_maps: TargetDistanceMaps | None = None,
-    ) -> Tensor:
+    def forward(self, logits: Tensor, target: Tensor, maps: _Maps | None = None) -> Tensor:
         """Compute Lossd for a batch.
 
         Args:
             logits: Network output (before softmax).
             target: Class indices.
-            target_maps: Maps from :func:`target_distance_maps` for this ``target`` and this
-                loss's ``max_iter`` and ``ignore_index``; ``None`` computes them here (one
-                host-device synchronisation for validating ``target``; none otherwise).
+            maps: Maps of this ``target`` for this loss's ``max_iter`` and ``ignore_index``:
+                from :func:`target_distance_maps`, or the packed batch of
+                :class:`~lossd.losses.DistanceMapsTransform` from the data loader; ``None``
+                computes them here (one host-device synchronisation for validating
+                ``target``; none otherwise).
 
         Shape:
-            - logits: ``[B, C, H, W]``; target: ``[B, H, W]``; output: scalar float32.
+            - logits: ``[B, C, H, W]`` (binary: ``[B, 1, H, W]`` with ``C = 2``); target:
+              ``[B, H, W]``; maps: see :func:`distance_loss`; output: scalar float32.
 
         Returns:
             The loss; ``0 * logits.sum()``-like zero (keeps the graph) if no class is taken.
@@ -509,28 +711,17 @@ class DistanceLoss(nn.Module):
         Raises:
             DataFormatError: For logits or target of the wrong shape or dtype, or a target value
                 outside ``0..C-1`` that is not ``ignore_index``.
-            InvalidOptionError: If ``target_maps`` were computed with other options.
+            InvalidOptionError: If ``maps`` were computed with other options.
         """
-        self._check_logits(logits, target)
-        target = target.to(logits.device)
-        if target_maps is None:
-            target_maps = target_distance_maps(
-                target, self.num_classes, self.max_iter, self.ignore_index
-            )
-        else:
-            self._check_maps(target_maps, target)
-        label = _label_with_sentinel(target, self.num_classes, self.ignore_index)
-        device = logits.device
-        value: Tensor = _LossdFunction.apply(
+        return _lossd(
             logits,
-            label,
-            target_maps.depth.to(device),
-            target_maps.outside.to(device),
-            self.weights.to(device),
-            self.selected.to(device),
+            target,
+            self.weights,
+            self.selected,
             self.max_iter,
-            self.reduction == "mean",
-            self.ignore_index is not None,
-            self.ignore_mode == "authors",
+            self.reduction,
+            self.ignore_index,
+            self.ignore_mode,
+            maps,
+            self.sparse,
         )
-        return value

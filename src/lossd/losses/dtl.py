@@ -15,16 +15,80 @@ from torch import Tensor, nn
 from lossd.losses._functional import (
     check_choice,
     check_ignore_index,
-    check_inputs,
     check_number,
+    eager,
+    float32_math,
     one_hot,
     one_sided_edges,
-    promote_float,
-    valid_mask,
+    prepare_inputs,
 )
 from lossd.ops.distance import taxicab_distance
 
-__all__ = ["DistanceTransformLoss"]
+__all__ = ["DistanceTransformLoss", "distance_transform_loss"]
+
+
+def _check_options(dilate: int, power: float, reduction: str) -> None:
+    check_number("dilate", dilate, minimum=0, integer=True)
+    check_number("power", power, minimum=0.0, strict=True)
+    check_choice("reduction", reduction, ("sum", "mean"))
+
+
+@eager
+@torch.no_grad()
+def _edge_weights(
+    logits: Tensor, target: Tensor, valid: Tensor, ignore_index: int | None, dilate: int
+) -> Tensor:
+    """``E(k == c) · relu(DT_c - dilate)`` of every class, on valid pixels of present classes."""
+    num_classes, height, width = logits.shape[1:]
+    truth = one_hot(target, num_classes, ignore_index)
+    predicted = one_hot(logits.argmax(dim=1), num_classes) & valid.unsqueeze(1)
+    present = truth.flatten(2).any(dim=2).any(dim=0).view(1, num_classes, 1, 1)
+    distance = taxicab_distance(one_sided_edges(truth), cap=height + width).float()
+    weight = (distance - dilate).clamp_min(0.0)
+    weight *= one_sided_edges(predicted) & present & valid.unsqueeze(1)
+    return weight
+
+
+@float32_math
+def distance_transform_loss(
+    logits: Tensor,
+    target: Tensor,
+    *,
+    dilate: int = 5,
+    power: float = 0.5,
+    ignore_index: int | None = 255,
+    reduction: Literal["sum", "mean"] = "sum",
+) -> Tensor:
+    """Distance-transform boundary penalty raised to ``power``.
+
+    The function of :class:`DistanceTransformLoss` (see there for the definition).
+
+    Args:
+        logits: Raw scores [B, C, H, W] (binary masks: [B, 1, H, W]).
+        target: Class indices [B, H, W]; ``ignore_index`` marks ignored pixels.
+        dilate: Distance below which predicted edges are not penalised.
+        power: Exponent of the summed penalty.
+        ignore_index: Label value to ignore, or None.
+        reduction: ``"sum"`` or ``"mean"`` over the penalised pixels, before the power.
+
+    Returns:
+        The scalar loss (a graph-connected zero when no pixel is valid).
+
+    Raises:
+        DataFormatError: If the shapes or dtypes of ``logits`` and ``target`` are wrong.
+        InvalidOptionError: For an option out of range.
+    """
+    _check_options(dilate, power, reduction)
+    inputs = prepare_inputs(logits, target, check_ignore_index(ignore_index), probs="softmax")
+    assert inputs.probs is not None
+    logits, target, probs, valid = inputs.logits, inputs.target, inputs.probs, inputs.valid
+    weight = _edge_weights(logits.detach(), target, valid, ignore_index, dilate)
+    penalty = (probs * weight).sum()
+    if reduction == "mean":
+        penalty = penalty / (weight.sum(dim=1) > 0).sum().clamp_min(1)
+    positive = penalty > 0
+    safe = torch.where(positive, penalty, torch.ones_like(penalty))
+    return torch.where(positive, safe.pow(power), penalty * 0.0)
 
 
 class DistanceTransformLoss(nn.Module):
@@ -80,9 +144,7 @@ class DistanceTransformLoss(nn.Module):
         reduction: Literal["sum", "mean"] = "sum",
     ) -> None:
         super().__init__()
-        check_number("dilate", dilate, minimum=0, integer=True)
-        check_number("power", power, minimum=0.0, strict=True)
-        check_choice("reduction", reduction, ("sum", "mean"))
+        _check_options(dilate, power, reduction)
         self.dilate = dilate
         self.power = float(power)
         self.ignore_index = check_ignore_index(ignore_index)
@@ -101,24 +163,14 @@ class DistanceTransformLoss(nn.Module):
         Raises:
             DataFormatError: If the shapes or dtypes of ``logits`` and ``target`` are wrong.
         """
-        check_inputs(logits, target)
-        num_classes, height, width = logits.shape[1:]
-        logits = promote_float(logits)
-        probs = torch.softmax(logits, dim=1)
-        valid = valid_mask(target, self.ignore_index)
-        with torch.no_grad():
-            truth = one_hot(target, num_classes, self.ignore_index)
-            predicted = one_hot(logits.argmax(dim=1), num_classes) & valid.unsqueeze(1)
-            present = truth.flatten(2).any(dim=2).any(dim=0).view(1, num_classes, 1, 1)
-            distance = taxicab_distance(one_sided_edges(truth), cap=height + width).float()
-            weight = (distance - self.dilate).clamp_min(0.0)
-            weight *= one_sided_edges(predicted) & present & valid.unsqueeze(1)
-        penalty = (probs * weight).sum()
-        if self.reduction == "mean":
-            penalty = penalty / (weight.sum(dim=1) > 0).sum().clamp_min(1)
-        positive = penalty > 0
-        safe = torch.where(positive, penalty, torch.ones_like(penalty))
-        return torch.where(positive, safe.pow(self.power), penalty * 0.0)
+        return distance_transform_loss(
+            logits,
+            target,
+            dilate=self.dilate,
+            power=self.power,
+            ignore_index=self.ignore_index,
+            reduction=self.reduction,
+        )
 
     def extra_repr(self) -> str:
         """Return the options shown by ``repr``."""

@@ -32,9 +32,9 @@ Reference code read for this module (the brief names it; the paper has no offici
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from types import ModuleType
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -43,19 +43,24 @@ from torch.autograd.function import once_differentiable
 from lossd.losses._functional import (
     check_classes,
     check_ignore_index,
-    check_inputs,
     check_number,
+    eager,
     euclidean_distance_to,
-    promote_float,
-    resolve_classes,
-    valid_mask,
+    float32_math,
+    optional_module,
+    prepare_inputs,
     zero_with_graph,
 )
 
-__all__ = ["HausdorffDTLoss", "boundary_distance_maps", "label_distance_maps"]
+__all__ = [
+    "HausdorffDTLoss",
+    "boundary_distance_maps",
+    "hausdorff_dt_loss",
+    "label_distance_maps",
+]
 
 
-def _label_distance_maps_cv2(labels: Tensor, num_labels: int) -> Tensor:
+def _label_distance_maps_cv2(labels: Tensor, num_labels: int, cv2: ModuleType) -> Tensor:
     """:func:`label_distance_maps` on CPU, one ``cv2.distanceTransform`` per present label.
 
     ``cv2.distanceTransform(..., DIST_L2, DIST_MASK_PRECISE)`` is the exact Euclidean transform
@@ -94,8 +99,10 @@ def _label_distance_maps_cv2(labels: Tensor, num_labels: int) -> Tensor:
 def label_distance_maps(labels: Tensor, num_labels: int) -> Tensor:
     """Distance of every pixel to the region of each label value, one transform per label.
 
-    CUDA tensors use the project's torch transform (:func:`euclidean_distance_to`), CPU tensors
-    OpenCV (:func:`_label_distance_maps_cv2`); both are exact.
+    CPU tensors use OpenCV (:func:`_label_distance_maps_cv2`) when ``cv2`` is installed (an
+    optional accelerator: ``pip install opencv-python-headless``); every other case uses the
+    project's transform (:func:`euclidean_distance_to`: scipy on CPU when installed, exact
+    torch otherwise). All are exact up to float32 rounding.
 
     Args:
         labels: Integer label maps [B, H, W] with values in ``0..num_labels-1``.
@@ -105,10 +112,11 @@ def label_distance_maps(labels: Tensor, num_labels: int) -> Tensor:
         float32 [B, K, H, W]: 0 on the region of label k, the Euclidean distance to its
         nearest pixel elsewhere, ``inf`` if the image has no pixel of label k.
     """
-    if labels.is_cuda:
-        values = torch.arange(num_labels, device=labels.device).view(1, num_labels, 1, 1)
-        return euclidean_distance_to(labels.unsqueeze(1) == values)
-    return _label_distance_maps_cv2(labels, num_labels).to(labels.device)
+    cv2 = optional_module("cv2") if labels.device.type == "cpu" else None
+    if cv2 is not None:
+        return _label_distance_maps_cv2(labels, num_labels, cv2)
+    values = torch.arange(num_labels, device=labels.device).view(1, num_labels, 1, 1)
+    return euclidean_distance_to(labels.unsqueeze(1) == values)
 
 
 @torch.no_grad()
@@ -175,6 +183,77 @@ class _WeightedSquaredError(torch.autograd.Function):
         return grad, None, None, None
 
 
+@eager
+def _distance_weights(logits: Tensor, labels: Tensor, valid: Tensor | None, alpha: float) -> Tensor:
+    """``d_g^α + d_k^α`` for every class, target and prediction maps in one transform."""
+    num_classes = logits.shape[1]
+    batch = labels.shape[0]
+    both = torch.empty((2 * batch, *labels.shape[1:]), dtype=torch.long, device=labels.device)
+    both[:batch] = labels
+    both[batch:] = logits.argmax(dim=1)  # the first maximum
+    num_labels = num_classes
+    if valid is not None:  # ignore pixels: a void label in both maps
+        both.masked_fill_(~valid.repeat(2, 1, 1), num_classes)
+        num_labels += 1
+    powered = boundary_distance_maps(both, num_labels, alpha)
+    return powered[:batch, :num_classes].add_(powered[batch:, :num_classes])
+
+
+@float32_math
+def hausdorff_dt_loss(
+    logits: Tensor,
+    target: Tensor,
+    *,
+    alpha: float = 2.0,
+    classes: Sequence[int] | None = None,
+    ignore_index: int | None = 255,
+) -> Tensor:
+    """Distance-weighted squared error, the function of :class:`HausdorffDTLoss`.
+
+    Not ``torch.compile``-able as one graph: the distance maps come from OpenCV or scipy on
+    CPU and the number of valid pixels is read on the host; ``torch.compile`` runs those
+    parts eagerly (graph breaks) and compiles the rest.
+
+    Args:
+        logits: Raw scores [B, C, H, W] (binary masks: [B, 1, H, W]).
+        target: Class indices [B, H, W]; ``ignore_index`` marks ignored pixels.
+        alpha: Exponent of the distances.
+        classes: Class indices in the sum, or None for all classes.
+        ignore_index: Label value to ignore, or None.
+
+    Returns:
+        The scalar loss (a graph-connected zero when no pixel is valid).
+
+    Raises:
+        DataFormatError: If the shapes or dtypes of ``logits`` and ``target`` are wrong.
+        InvalidOptionError: For an option out of range, or ``classes`` naming a channel that
+            ``logits`` lacks.
+    """
+    check_number("alpha", alpha, minimum=0.0, strict=True)
+    inputs = prepare_inputs(
+        logits, target, check_ignore_index(ignore_index), check_classes(classes)
+    )
+    logits, valid, selected = inputs.logits, inputs.valid, inputs.selected
+    num_classes = inputs.num_classes
+    num_valid = int(valid.sum())
+    if num_valid == 0:
+        return zero_with_graph(logits)
+    partial = num_valid < valid.numel()
+    with torch.no_grad():
+        labels = inputs.target.long()
+        mask = valid if partial else None
+        weights = _distance_weights(logits.detach(), labels, mask, float(alpha))
+        weights = weights.to(logits.dtype)
+        if partial:
+            weights.mul_(valid.unsqueeze(1).to(logits.dtype))
+            labels = labels.masked_fill(~valid, 0)  # any class: the weights there are 0
+        if len(selected) < num_classes:
+            weights[:, [c for c in range(num_classes) if c not in selected]] = 0.0
+    scale = 1.0 / (num_valid * len(selected))
+    value: Tensor = _WeightedSquaredError.apply(logits, weights, labels, scale)
+    return value
+
+
 class HausdorffDTLoss(nn.Module):
     """HD-DT loss: squared errors weighted by target and prediction boundary distances.
 
@@ -186,8 +265,9 @@ class HausdorffDTLoss(nn.Module):
     ``loss = 1 / (N · |classes|) Σ_{valid x} Σ_{c ∈ classes} (p_c - g_c)² (d_g,c^α + d_k,c^α)``
 
     where N is the number of valid pixels (HD-DT with ``p`` the target and ``q`` the
-    prediction, per class, averaged). Distances are float32 (OpenCV on CPU, the project's
-    torch transform on CUDA), exact up to float32 rounding. Choices, where the sources differ:
+    prediction, per class, averaged). Distances are float32 and exact up to float32 rounding:
+    OpenCV, else scipy, on a CPU (the optional ``speedups`` dependencies), and the project's
+    torch transform on CUDA or where neither is installed. Choices, where the sources differ:
 
     - distances on both sides of the boundary (MONAI ``distance_field``): a false positive far
       outside the true region is weighted by its distance to it, as the HD estimate of the
@@ -237,21 +317,6 @@ class HausdorffDTLoss(nn.Module):
         self.classes = check_classes(classes)
         self.ignore_index = check_ignore_index(ignore_index)
 
-    def _distance_weights(self, logits: Tensor, labels: Tensor, valid: Tensor | None) -> Tensor:
-        """``d_g^α + d_k^α`` for every class, target and prediction maps in one transform."""
-        num_classes = logits.shape[1]
-        batch = labels.shape[0]
-        both = torch.empty((2 * batch, *labels.shape[1:]), dtype=torch.long, device=labels.device)
-        both[:batch] = labels
-        values = torch.empty_like(logits[:, 0])
-        torch.max(logits, dim=1, out=(values, both[batch:]))  # the first maximum, as argmax
-        num_labels = num_classes
-        if valid is not None:  # ignore pixels: a void label in both maps
-            both.masked_fill_(~valid.repeat(2, 1, 1), num_classes)
-            num_labels += 1
-        powered = boundary_distance_maps(both, num_labels, self.alpha)
-        return powered[:batch, :num_classes].add_(powered[batch:, :num_classes])
-
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         """Return the distance-weighted squared error, averaged over valid pixels and classes.
 
@@ -266,27 +331,9 @@ class HausdorffDTLoss(nn.Module):
             DataFormatError: If the shapes or dtypes of ``logits`` and ``target`` are wrong.
             InvalidOptionError: If ``classes`` names a channel that ``logits`` lacks.
         """
-        check_inputs(logits, target)
-        num_classes = logits.shape[1]
-        selected = resolve_classes(self.classes, num_classes)
-        valid = valid_mask(target, self.ignore_index)
-        num_valid = int(valid.sum())
-        if num_valid == 0:
-            return zero_with_graph(logits)
-        logits = promote_float(logits)
-        partial = num_valid < valid.numel()
-        with torch.no_grad():
-            labels = target.long()
-            weights = self._distance_weights(logits.detach(), labels, valid if partial else None)
-            weights = weights.to(logits.dtype)
-            if partial:
-                weights.mul_(valid.unsqueeze(1).to(logits.dtype))
-                labels = labels.masked_fill(~valid, 0)  # any class: the weights there are 0
-            if len(selected) < num_classes:
-                weights[:, [c for c in range(num_classes) if c not in selected]] = 0.0
-        scale = 1.0 / (num_valid * len(selected))
-        value: Tensor = _WeightedSquaredError.apply(logits, weights, labels, scale)
-        return value
+        return hausdorff_dt_loss(
+            logits, target, alpha=self.alpha, classes=self.classes, ignore_index=self.ignore_index
+        )
 
     def extra_repr(self) -> str:
         """Return the options shown by ``repr``."""

@@ -15,15 +15,13 @@ from lossd.errors import InvalidOptionError
 from lossd.losses._functional import (
     check_classes,
     check_ignore_index,
-    check_inputs,
+    float32_math,
     one_hot,
-    promote_float,
-    resolve_classes,
-    valid_mask,
+    prepare_inputs,
     zero_with_graph,
 )
 
-__all__ = ["LovaszSoftmaxLoss"]
+__all__ = ["LovaszSoftmaxLoss", "lovasz_softmax_loss"]
 
 
 def _lovasz_gradient(truth_sorted: Tensor) -> Tensor:
@@ -38,6 +36,86 @@ def _lovasz_gradient(truth_sorted: Tensor) -> Tensor:
     union = total + (1.0 - truth_sorted).cumsum(dim=-1)
     jaccard = 1.0 - intersection / union
     return torch.cat([jaccard[..., :1], jaccard[..., 1:] - jaccard[..., :-1]], dim=-1)
+
+
+def _checked_classes(
+    classes: Literal["present", "all"] | Sequence[int],
+) -> Literal["present", "all"] | tuple[int, ...]:
+    if isinstance(classes, str):
+        if classes not in ("present", "all"):
+            raise InvalidOptionError(
+                f"classes={classes!r} is not valid; expected 'present', 'all' "
+                "or a list of class indices"
+            )
+        return classes
+    selected = check_classes(classes)
+    assert selected is not None  # check_classes returns None only for None
+    return selected
+
+
+def _check_per_image(per_image: bool) -> None:
+    if not isinstance(per_image, bool):
+        raise InvalidOptionError(f"per_image={per_image!r} is not valid; expected a bool")
+
+
+@float32_math
+def lovasz_softmax_loss(
+    logits: Tensor,
+    target: Tensor,
+    *,
+    classes: Literal["present", "all"] | Sequence[int] = "present",
+    ignore_index: int | None = 255,
+    per_image: bool = False,
+) -> Tensor:
+    """Lovász-Softmax loss, the function of :class:`LovaszSoftmaxLoss`.
+
+    Args:
+        logits: Raw scores [B, C, H, W] (binary masks: [B, 1, H, W]).
+        target: Class indices [B, H, W]; ``ignore_index`` marks ignored pixels.
+        classes: ``"present"``, ``"all"``, or a list of class indices.
+        ignore_index: Label value to ignore, or None.
+        per_image: Compute the loss per image and average.
+
+    Returns:
+        The scalar loss (a graph-connected zero when no pixel is valid).
+
+    Raises:
+        DataFormatError: If the shapes or dtypes of ``logits`` and ``target`` are wrong.
+        InvalidOptionError: For an option out of range, or ``classes`` naming a channel that
+            ``logits`` lacks.
+    """
+    mode = _checked_classes(classes)
+    _check_per_image(per_image)
+    fixed = None if isinstance(mode, str) else mode
+    inputs = prepare_inputs(logits, target, check_ignore_index(ignore_index), fixed, "softmax")
+    assert inputs.probs is not None
+    selected = inputs.selected
+    batch = inputs.logits.shape[0]
+    groups = batch if per_image else 1
+
+    probs = inputs.probs[:, selected]
+    truth = one_hot(inputs.target, inputs.num_classes, ignore_index)[:, selected]
+    # [G, K, N]: one row of pixels per (group, class).
+    probs = probs.transpose(0, 1).reshape(len(selected), groups, -1).transpose(0, 1)
+    truth = truth.transpose(0, 1).reshape(len(selected), groups, -1).transpose(0, 1)
+    valid = inputs.valid.reshape(groups, 1, -1)
+
+    truth = truth.to(probs.dtype)
+    errors = torch.where(valid, (truth - probs).abs(), -1.0)  # ignored pixels sort last
+    errors_sorted, order = torch.sort(errors, dim=-1, descending=True)
+    truth_sorted = torch.gather(truth, -1, order)
+    per_class = (errors_sorted.clamp_min(0.0) * _lovasz_gradient(truth_sorted)).sum(-1)
+
+    group_has_pixels = valid.flatten(1).any(dim=1)  # [G]
+    if mode == "present":
+        counted = truth.sum(dim=-1) > 0  # [G, K]
+    else:
+        counted = group_has_pixels[:, None].expand_as(per_class)
+    num_counted = counted.sum(dim=1)
+    per_group = (per_class * counted).sum(dim=1) / num_counted.clamp_min(1)
+    num_groups = group_has_pixels.sum()  # 0 or 1 without per_image
+    loss = per_group.sum() / num_groups.clamp_min(1)
+    return torch.where(num_groups > 0, loss, zero_with_graph(inputs.logits))
 
 
 class LovaszSoftmaxLoss(nn.Module):
@@ -76,19 +154,8 @@ class LovaszSoftmaxLoss(nn.Module):
         per_image: bool = False,
     ) -> None:
         super().__init__()
-        if isinstance(classes, str):
-            if classes not in ("present", "all"):
-                raise InvalidOptionError(
-                    f"classes={classes!r} is not valid; expected 'present', 'all' "
-                    "or a list of class indices"
-                )
-            self.classes: str | tuple[int, ...] = classes
-        else:
-            selected = check_classes(classes)
-            assert selected is not None  # check_classes returns None only for None
-            self.classes = selected
-        if not isinstance(per_image, bool):
-            raise InvalidOptionError(f"per_image={per_image!r} is not valid; expected a bool")
+        self.classes = _checked_classes(classes)
+        _check_per_image(per_image)
         self.ignore_index = check_ignore_index(ignore_index)
         self.per_image = per_image
 
@@ -106,36 +173,13 @@ class LovaszSoftmaxLoss(nn.Module):
             DataFormatError: If the shapes or dtypes of ``logits`` and ``target`` are wrong.
             InvalidOptionError: If ``classes`` names a channel that ``logits`` lacks.
         """
-        check_inputs(logits, target)
-        batch, num_classes = logits.shape[:2]
-        fixed = None if isinstance(self.classes, str) else self.classes
-        selected = resolve_classes(fixed, num_classes)
-        groups = batch if self.per_image else 1
-
-        probs = torch.softmax(promote_float(logits), dim=1)[:, selected]
-        truth = one_hot(target, num_classes, self.ignore_index)[:, selected]
-        valid = valid_mask(target, self.ignore_index)
-        # [G, K, N]: one row of pixels per (group, class).
-        probs = probs.transpose(0, 1).reshape(len(selected), groups, -1).transpose(0, 1)
-        truth = truth.transpose(0, 1).reshape(len(selected), groups, -1).transpose(0, 1)
-        valid = valid.reshape(groups, 1, -1)
-
-        truth = truth.to(probs.dtype)
-        errors = torch.where(valid, (truth - probs).abs(), -1.0)  # ignored pixels sort last
-        errors_sorted, order = torch.sort(errors, dim=-1, descending=True)
-        truth_sorted = torch.gather(truth, -1, order)
-        per_class = (errors_sorted.clamp_min(0.0) * _lovasz_gradient(truth_sorted)).sum(-1)
-
-        group_has_pixels = valid.flatten(1).any(dim=1)  # [G]
-        if self.classes == "present":
-            counted = truth.sum(dim=-1) > 0  # [G, K]
-        else:
-            counted = group_has_pixels[:, None].expand_as(per_class)
-        num_counted = counted.sum(dim=1)
-        per_group = (per_class * counted).sum(dim=1) / num_counted.clamp_min(1)
-        num_groups = group_has_pixels.sum()  # 0 or 1 without per_image
-        loss = per_group.sum() / num_groups.clamp_min(1)
-        return torch.where(num_groups > 0, loss, zero_with_graph(logits))
+        return lovasz_softmax_loss(
+            logits,
+            target,
+            classes=self.classes,
+            ignore_index=self.ignore_index,
+            per_image=self.per_image,
+        )
 
     def extra_repr(self) -> str:
         """Return the options shown by ``repr``."""

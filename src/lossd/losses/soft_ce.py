@@ -14,15 +14,63 @@ from torch import Tensor, nn
 from lossd.losses._functional import (
     check_choice,
     check_ignore_index,
-    check_inputs,
     check_number,
-    promote_float,
+    float32_math,
+    prepare_inputs,
 )
 
-__all__ = ["SoftCrossEntropyLoss"]
+__all__ = ["SoftCrossEntropyLoss", "soft_cross_entropy_loss"]
 
 _NO_IGNORE = -100
 """Label value passed to torch when nothing is ignored (no class index is negative)."""
+
+
+def _check_options(smooth_factor: float, ignore_index: int | None, reduction: str) -> None:
+    check_number("smooth_factor", smooth_factor, minimum=0.0, maximum=1.0)
+    check_choice("reduction", reduction, ("mean", "sum"))
+    check_ignore_index(ignore_index)
+
+
+@float32_math
+def soft_cross_entropy_loss(
+    logits: Tensor,
+    target: Tensor,
+    *,
+    smooth_factor: float = 0.05,
+    ignore_index: int | None = 255,
+    reduction: Literal["mean", "sum"] = "mean",
+) -> Tensor:
+    """Label-smoothed cross-entropy, the function of :class:`SoftCrossEntropyLoss`.
+
+    Args:
+        logits: Raw scores [B, C, H, W] (binary masks: [B, 1, H, W], see
+            docs/api.md, "Binary masks").
+        target: Class indices [B, H, W]; ``ignore_index`` marks ignored pixels.
+        smooth_factor: Label smoothing eps in [0, 1].
+        ignore_index: Label value to ignore, or None.
+        reduction: ``"mean"`` over valid pixels or ``"sum"``.
+
+    Returns:
+        The scalar loss (a graph-connected zero when no pixel is valid).
+
+    Raises:
+        DataFormatError: If the shapes or dtypes of ``logits`` and ``target`` are wrong.
+        InvalidOptionError: For an option out of range.
+    """
+    _check_options(smooth_factor, ignore_index, reduction)
+    inputs = prepare_inputs(logits, target, ignore_index)
+    ignore = _NO_IGNORE if ignore_index is None else ignore_index
+    total = F.cross_entropy(
+        inputs.logits,
+        inputs.target.long(),
+        ignore_index=ignore,
+        reduction="sum",
+        label_smoothing=float(smooth_factor),
+    )
+    if reduction == "sum":
+        return total
+    num_valid = (inputs.target != ignore).sum().clamp_min(1)
+    return total / num_valid
 
 
 class SoftCrossEntropyLoss(nn.Module):
@@ -61,10 +109,9 @@ class SoftCrossEntropyLoss(nn.Module):
         reduction: Literal["mean", "sum"] = "mean",
     ) -> None:
         super().__init__()
-        check_number("smooth_factor", smooth_factor, minimum=0.0, maximum=1.0)
-        check_choice("reduction", reduction, ("mean", "sum"))
+        _check_options(smooth_factor, ignore_index, reduction)
         self.smooth_factor = float(smooth_factor)
-        self.ignore_index = check_ignore_index(ignore_index)
+        self.ignore_index = ignore_index
         self.reduction = reduction
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
@@ -80,19 +127,13 @@ class SoftCrossEntropyLoss(nn.Module):
         Raises:
             DataFormatError: If the shapes or dtypes of ``logits`` and ``target`` are wrong.
         """
-        check_inputs(logits, target)
-        ignore = _NO_IGNORE if self.ignore_index is None else self.ignore_index
-        total = F.cross_entropy(
-            promote_float(logits),
-            target.long(),
-            ignore_index=ignore,
-            reduction="sum",
-            label_smoothing=self.smooth_factor,
+        return soft_cross_entropy_loss(
+            logits,
+            target,
+            smooth_factor=self.smooth_factor,
+            ignore_index=self.ignore_index,
+            reduction=self.reduction,
         )
-        if self.reduction == "sum":
-            return total
-        num_valid = (target != ignore).sum().clamp_min(1)
-        return total / num_valid
 
     def extra_repr(self) -> str:
         """Return the options shown by ``repr``."""

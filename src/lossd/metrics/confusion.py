@@ -18,28 +18,34 @@ drops the class from ``np.nanmean``; and when only one denominator of precision 
 (class never predicted, or predicted but absent from the target) that value is 0 instead of NaN.
 """
 
-import math
 from collections.abc import Sequence
 
-import torch
+import numpy as np
 from torch import Tensor
 
-__all__ = ["nan_mean", "scores_from_confusion"]
+from lossd.metrics.catalogue import class_mean, get_metric
+
+__all__ = ["confusion_counts", "nan_mean", "scores_from_confusion"]
 
 
-def _ratio(numerator: Tensor, denominator: Tensor, support: Tensor) -> list[float]:
-    """Per-class ``numerator / denominator``: NaN without support, 0 for an empty denominator."""
-    safe = denominator.clamp(min=1).to(torch.float64)
-    values = numerator.to(torch.float64) / safe
-    values = torch.where(support > 0, values, torch.full_like(values, math.nan))
-    return [float(v) for v in values.tolist()]
+def confusion_counts(matrix: Tensor | np.ndarray) -> dict[str, np.ndarray]:
+    """Per-class ``tp``, ``fp``, ``fn`` (int64 ``[C]``) of a confusion matrix.
+
+    Args:
+        matrix: C x C confusion matrix, rows = target, columns = pred (any integer dtype).
+    """
+    counts = (
+        matrix.detach().cpu().numpy() if isinstance(matrix, Tensor) else np.asarray(matrix)
+    ).astype(np.int64)
+    tp = np.diagonal(counts).copy()
+    return {"tp": tp, "fp": counts.sum(axis=0) - tp, "fn": counts.sum(axis=1) - tp}
 
 
 def scores_from_confusion(matrix: Tensor) -> dict[str, list[float] | float]:
     """Per-class IoU, F1, precision and recall, and the overall accuracy.
 
     Formulas: module docstring (GeoSeg tools/metric.py, with the stated departures for zero
-    denominators).
+    denominators), as defined once in :data:`lossd.metrics.catalogue.METRICS`.
 
     Args:
         matrix: C x C confusion matrix, rows = target, columns = pred (any integer dtype).
@@ -51,23 +57,18 @@ def scores_from_confusion(matrix: Tensor) -> dict[str, list[float] | float]:
     Shape:
         - matrix: [C, C].
     """
-    counts = matrix.detach().to("cpu", torch.int64)
-    tp = counts.diagonal()
-    fp = counts.sum(dim=0) - tp
-    fn = counts.sum(dim=1) - tp
-    support = tp + fp + fn
-    total = int(counts.sum())
-    return {
-        "IoU": _ratio(tp, support, support),
-        "F1": _ratio(2 * tp, 2 * tp + fp + fn, support),
-        "Precision": _ratio(tp, tp + fp, support),
-        "Recall": _ratio(tp, tp + fn, support),
-        "OA": int(tp.sum()) / total if total > 0 else math.nan,
-    }
+    counts = confusion_counts(matrix)
+    out: dict[str, list[float] | float] = {}
+    for name in ("IoU", "F1", "Precision", "Recall"):
+        out[name] = [float(v) for v in get_metric(name).values(counts).tolist()]
+    out["OA"] = float(get_metric("OA").values(counts))
+    return out
 
 
 def nan_mean(values: Sequence[float], classes: Sequence[int]) -> float:
     """Mean of ``values[c]`` over ``classes``, skipping NaN (``np.nanmean``, as GeoSeg).
+
+    The sum is correctly rounded (:func:`lossd.metrics.catalogue.class_mean`).
 
     Args:
         values: One value per class.
@@ -76,5 +77,4 @@ def nan_mean(values: Sequence[float], classes: Sequence[int]) -> float:
     Returns:
         The mean of the finite entries, or NaN when every selected entry is NaN.
     """
-    kept = [values[c] for c in classes if not math.isnan(values[c])]
-    return math.fsum(kept) / len(kept) if kept else math.nan
+    return float(class_mean(np.asarray(values, dtype=np.float64), classes))

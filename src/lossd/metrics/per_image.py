@@ -1,13 +1,17 @@
 """Per-image counts of an evaluation: what paired statistics and error profiles are made of.
 
 For every evaluated image, per class: true positives, false positives and false negatives of the
-confusion matrix, and the Boundary IoU band intersection and union (Cheng et al., CVPR 2021;
-:mod:`lossd.metrics.boundary`); with diagnostics also the over/under-segmentation histograms and
+confusion matrix, the Boundary IoU band intersection and union (Cheng et al., CVPR 2021;
+:mod:`lossd.metrics.boundary`) and the Boundary F-score counts (Csurka et al., BMVC 2013;
+:mod:`lossd.metrics.bfscore`); with diagnostics also the over/under-segmentation histograms and
 the signed distance profile (:mod:`lossd.metrics.diagnostics`). Every score of
-:class:`~lossd.metrics.SegmentationMetrics` is a function of the *sums* of these counts, so a
-subset or a resample of the images is scored exactly as the whole set is
-(:func:`scores_from_counts`): by recomputing from summed counts, never by averaging per-image
-scores.
+:class:`~lossd.metrics.SegmentationMetrics` is a function of the *sums* of these counts
+(:data:`lossd.metrics.catalogue.METRICS`), so a subset or a resample of the images is scored
+exactly as the whole set is (:func:`scores_from_counts`): by recomputing from summed counts,
+never by averaging per-image scores.
+
+Files written before the BF counts existed lack them (:data:`OPTIONAL_COUNT_FIELDS`): they are
+read with those fields None, and BF scores NaN from them.
 """
 
 import itertools
@@ -20,11 +24,32 @@ import torch
 from torch import Tensor
 
 from lossd.errors import DataFormatError
+from lossd.metrics.catalogue import COUNTS, metric_scores
 
-__all__ = ["COUNT_FIELDS", "DIAGNOSTIC_FIELDS", "PerImageStats", "scores_from_counts"]
+__all__ = [
+    "COUNT_FIELDS",
+    "DIAGNOSTIC_FIELDS",
+    "OPTIONAL_COUNT_FIELDS",
+    "REQUIRED_COUNT_FIELDS",
+    "PerImageStats",
+    "scores_from_counts",
+]
 
-COUNT_FIELDS: tuple[str, ...] = ("tp", "fp", "fn", "band_intersection", "band_union")
-"""Per-image ``[N, C]`` counts every evaluation keeps."""
+COUNT_FIELDS: tuple[str, ...] = tuple(COUNTS)
+"""Per-image ``[N, C]`` counts (:data:`lossd.metrics.catalogue.COUNTS`), in file order."""
+
+OPTIONAL_COUNT_FIELDS: tuple[str, ...] = (
+    "bf_pred_boundary",
+    "bf_pred_matched",
+    "bf_target_boundary",
+    "bf_target_matched",
+)
+"""Counts added after per-image files existed (BF): all present or all None."""
+
+REQUIRED_COUNT_FIELDS: tuple[str, ...] = tuple(
+    f for f in COUNT_FIELDS if f not in OPTIONAL_COUNT_FIELDS
+)
+"""Counts every per-image file holds."""
 
 DIAGNOSTIC_FIELDS: tuple[str, ...] = (
     "fp_distance_hist",
@@ -34,55 +59,29 @@ DIAGNOSTIC_FIELDS: tuple[str, ...] = (
 )
 """Per-image ``[N, C, bins]`` counts kept with ``metrics.diagnostics=true``."""
 
-
-def _nan_mean(values: np.ndarray) -> np.ndarray:
-    """Mean over the last axis skipping NaN; NaN where every entry is NaN (no warning)."""
-    finite = ~np.isnan(values)
-    count = finite.sum(axis=-1)
-    total = np.where(finite, values, 0.0).sum(axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
-
-
-def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denominator > 0, numerator / np.maximum(denominator, 1), np.nan)
+_ALL_FIELDS = COUNT_FIELDS + DIAGNOSTIC_FIELDS
 
 
 def scores_from_counts(
-    counts: Mapping[str, np.ndarray], eval_classes: Sequence[int]
+    counts: Mapping[str, np.ndarray | None], eval_classes: Sequence[int]
 ) -> dict[str, np.ndarray]:
-    """``mIoU``, ``mF1``, ``mBIoU`` and ``OA`` from summed counts, over any leading axes.
+    """Every metric of the catalogue whose counts are given, from summed counts.
 
-    The formulas of :func:`lossd.metrics.scores_from_confusion` and
-    :meth:`~lossd.metrics.SegmentationMetrics.compute`: IoU = TP / (TP + FP + FN),
-    F1 = 2 TP / (2 TP + FP + FN), both NaN for a class with TP + FP + FN = 0; BIoU = I / U, NaN
-    where U = 0; means over ``eval_classes`` skipping NaN; OA = ΣTP / (ΣTP + ΣFP) over all
-    classes (every valid wrong pixel is one false positive).
+    The formulas of :data:`lossd.metrics.catalogue.METRICS` (the ones
+    :meth:`~lossd.metrics.SegmentationMetrics.compute` uses): IoU = TP / (TP + FP + FN), F1 =
+    2 TP / (2 TP + FP + FN), BIoU = I / U, BF from the boundary counts, ...; means over
+    ``eval_classes`` skipping NaN (correctly rounded sums); OA = ΣTP / (ΣTP + ΣFP) over all
+    classes.
 
     Args:
-        counts: ``tp``, ``fp``, ``fn``, ``band_intersection``, ``band_union``: arrays
-            ``[..., C]`` (e.g. ``[C]`` for a total, ``[B, S, C]`` for resamples).
+        counts: Count name -> arrays ``[..., C]`` (e.g. ``[C]`` for a total, ``[B, S, C]`` for
+            resamples); a missing or None count leaves out the metrics that need it.
         eval_classes: Classes the means run over.
 
     Returns:
-        Arrays of the leading shape, values in 0..1.
+        Metric name -> array of the leading shape, values in 0..1, in catalogue order.
     """
-    classes = list(eval_classes)
-    tp, fp, fn = (np.asarray(counts[k], dtype=np.float64) for k in ("tp", "fp", "fn"))
-    inter = np.asarray(counts["band_intersection"], dtype=np.float64)
-    union = np.asarray(counts["band_union"], dtype=np.float64)
-    support = tp + fp + fn
-    iou = _ratio(tp, support)
-    f1 = _ratio(2 * tp, 2 * tp + fp + fn)
-    biou = _ratio(inter, union)
-    correct, valid = tp.sum(axis=-1), (tp + fp).sum(axis=-1)
-    return {
-        "mIoU": _nan_mean(iou[..., classes]),
-        "mF1": _nan_mean(f1[..., classes]),
-        "mBIoU": _nan_mean(biou[..., classes]),
-        "OA": _ratio(correct, valid),
-    }
+    return metric_scores(counts, eval_classes)
 
 
 def _as_counts(value: Any, name: str) -> np.ndarray:
@@ -102,6 +101,9 @@ class PerImageStats:
         names: Image names (file stems), one per row.
         tp, fp, fn: ``[N, C]`` confusion counts per image and class.
         band_intersection, band_union: ``[N, C]`` Boundary IoU counts per image and class.
+        bf_pred_boundary, bf_pred_matched, bf_target_boundary, bf_target_matched: ``[N, C]``
+            Boundary F-score counts (:mod:`lossd.metrics.bfscore`), or None in files written
+            before they existed.
         fp_distance_hist, fn_depth_hist: ``[N, C, 6]`` error histograms
             (:data:`lossd.metrics.DIAGNOSTIC_BINS`), or None without diagnostics.
         profile_pixels, profile_errors: ``[N, C, 64]`` pixels and errors by signed distance
@@ -114,6 +116,10 @@ class PerImageStats:
     fn: np.ndarray
     band_intersection: np.ndarray
     band_union: np.ndarray
+    bf_pred_boundary: np.ndarray | None = None
+    bf_pred_matched: np.ndarray | None = None
+    bf_target_boundary: np.ndarray | None = None
+    bf_target_matched: np.ndarray | None = None
     fp_distance_hist: np.ndarray | None = None
     fn_depth_hist: np.ndarray | None = None
     profile_pixels: np.ndarray | None = None
@@ -124,8 +130,14 @@ class PerImageStats:
         shape = np.shape(self.tp)
         if len(shape) != 2 or shape[0] != n:
             raise DataFormatError(f"per-image 'tp' has shape {shape}, expected [{n}, C]")
+        optional = [getattr(self, name) is not None for name in OPTIONAL_COUNT_FIELDS]
+        if any(optional) and not all(optional):
+            raise DataFormatError(f"per-image BF counts need all of {list(OPTIONAL_COUNT_FIELDS)}")
         for name in COUNT_FIELDS:
-            got = np.shape(getattr(self, name))
+            value = getattr(self, name)
+            if value is None and name in OPTIONAL_COUNT_FIELDS:
+                continue
+            got = np.shape(value)
             if got != shape:
                 raise DataFormatError(f"per-image '{name}' has shape {got}, expected {shape}")
         present = [getattr(self, name) is not None for name in DIAGNOSTIC_FIELDS]
@@ -149,6 +161,11 @@ class PerImageStats:
         return int(np.shape(self.tp)[1])
 
     @property
+    def has_bf(self) -> bool:
+        """Whether the Boundary F-score counts are present (files since they exist)."""
+        return self.bf_pred_boundary is not None
+
+    @property
     def has_diagnostics(self) -> bool:
         """Whether the histograms and the signed distance profile are present."""
         return self.profile_pixels is not None
@@ -160,14 +177,16 @@ class PerImageStats:
         joint: Tensor,
         histograms: Tensor | None = None,
         profile: Tensor | None = None,
+        bf: Tensor | None = None,
     ) -> "PerImageStats":
-        """Rows of one batch from per-image joint counts and diagnostics.
+        """Rows of one batch from per-image joint counts, BF counts and diagnostics.
 
         Args:
             names: One name per image.
             joint: ``[B, 4, C+1, C+1]`` (:func:`lossd.metrics.joint_counts` with ``per_image``).
             histograms: ``[B, 2, C, 6]`` or None (:func:`lossd.metrics.error_diagnostics`).
             profile: ``[B, 2, C, 64]`` or None.
+            bf: ``[B, 4, C]`` (:func:`lossd.metrics.bf_counts` with ``per_image``) or None.
         """
         from lossd.metrics.boundary import band_counts
 
@@ -184,6 +203,11 @@ class PerImageStats:
                 "profile_pixels": _as_counts(profile[:, 0], "profile_pixels"),
                 "profile_errors": _as_counts(profile[:, 1], "profile_errors"),
             }
+        if bf is not None:
+            bf = bf.detach().cpu()
+            diagnostics.update(
+                {name: _as_counts(bf[:, i], name) for i, name in enumerate(OPTIONAL_COUNT_FIELDS)}
+            )
         return cls(
             names=tuple(str(n) for n in names),
             tp=_as_counts(tp, "tp"),
@@ -200,16 +224,19 @@ class PerImageStats:
         if not parts:
             raise DataFormatError("no per-image rows to concatenate")
         values: dict[str, Any] = {"names": tuple(n for p in parts for n in p.names)}
-        for name in COUNT_FIELDS + DIAGNOSTIC_FIELDS:
+        for name in _ALL_FIELDS:
             arrays = [getattr(p, name) for p in parts]
-            values[name] = None if arrays[0] is None else np.concatenate(arrays)
+            missing = sum(a is None for a in arrays)
+            if 0 < missing < len(arrays):
+                raise DataFormatError(f"per-image field '{name}' is missing in some parts only")
+            values[name] = None if missing else np.concatenate(arrays)
         return cls(**values)
 
     def take(self, indices: Sequence[int] | np.ndarray) -> "PerImageStats":
         """The rows at ``indices`` (in that order)."""
         index = np.asarray(indices, dtype=np.int64)
         values: dict[str, Any] = {"names": tuple(self.names[i] for i in index.tolist())}
-        for name in COUNT_FIELDS + DIAGNOSTIC_FIELDS:
+        for name in _ALL_FIELDS:
             array = getattr(self, name)
             values[name] = None if array is None else array[index]
         return type(self)(**values)
@@ -230,18 +257,18 @@ class PerImageStats:
         """Every count field summed over the images (``[C]`` or ``[C, bins]``)."""
         return {
             name: getattr(self, name).sum(axis=0)
-            for name in COUNT_FIELDS + DIAGNOSTIC_FIELDS
+            for name in _ALL_FIELDS
             if getattr(self, name) is not None
         }
 
     def scores(self, eval_classes: Sequence[int]) -> dict[str, float]:
-        """``mIoU``, ``mF1``, ``mBIoU``, ``OA`` of all the images together."""
+        """Every metric its counts allow (:func:`scores_from_counts`) of all the images."""
         return {k: float(v) for k, v in scores_from_counts(self.totals(), eval_classes).items()}
 
     def to_arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
         """Plain arrays keyed ``<prefix><field>`` (names as a unicode array), for ``.npz``."""
         arrays = {f"{prefix}names": np.asarray(self.names, dtype=np.str_)}
-        for name in COUNT_FIELDS + DIAGNOSTIC_FIELDS:
+        for name in _ALL_FIELDS:
             value = getattr(self, name)
             if value is not None:
                 arrays[f"{prefix}{name}"] = np.ascontiguousarray(value, dtype=np.int64)
@@ -254,11 +281,11 @@ class PerImageStats:
         Raises:
             DataFormatError: If a required array is missing or shapes disagree.
         """
-        missing = [k for k in ("names", *COUNT_FIELDS) if f"{prefix}{k}" not in arrays]
+        missing = [k for k in ("names", *REQUIRED_COUNT_FIELDS) if f"{prefix}{k}" not in arrays]
         if missing:
             raise DataFormatError(f"per-image arrays lack {[prefix + k for k in missing]}")
         values: dict[str, Any] = {"names": tuple(str(n) for n in arrays[f"{prefix}names"])}
-        for name in COUNT_FIELDS + DIAGNOSTIC_FIELDS:
+        for name in _ALL_FIELDS:
             key = f"{prefix}{name}"
             values[name] = _as_counts(arrays[key], key) if key in arrays else None
         return cls(**values)
@@ -266,7 +293,7 @@ class PerImageStats:
     def to_checkpoint(self) -> dict[str, Any]:
         """Tensors and a name list (loadable with ``torch.load(weights_only=True)``)."""
         state: dict[str, Any] = {"names": list(self.names)}
-        for name in COUNT_FIELDS + DIAGNOSTIC_FIELDS:
+        for name in _ALL_FIELDS:
             value = getattr(self, name)
             state[name] = None if value is None else torch.from_numpy(np.array(value))
         return state
@@ -275,7 +302,7 @@ class PerImageStats:
     def from_checkpoint(cls, state: Mapping[str, Any]) -> "PerImageStats":
         """The inverse of :meth:`to_checkpoint`."""
         values: dict[str, Any] = {"names": tuple(state["names"])}
-        for name in COUNT_FIELDS + DIAGNOSTIC_FIELDS:
+        for name in _ALL_FIELDS:
             value = state.get(name)
             values[name] = None if value is None else _as_counts(value, name)
         return cls(**values)

@@ -2,11 +2,14 @@
 
 Confusion-matrix scores (mIoU, mF1, OA, mPrecision, mRecall; GeoSeg tools/metric.py and
 potsdam_test.py, see :mod:`lossd.metrics.confusion`), Boundary IoU (Cheng et al., CVPR 2021;
-:mod:`lossd.metrics.boundary`) and, on request, over/under-segmentation histograms
-(:mod:`lossd.metrics.diagnostics`). All state is a handful of int64 count tensors, so results
-over several updates, or several processes after :meth:`SegmentationMetrics.sync`, equal one
-update over all the data exactly. With ``per_image=True`` the counts of every image are kept
-too (:class:`lossd.metrics.PerImageStats`), for paired statistics over images.
+:mod:`lossd.metrics.boundary`), the Boundary F-score (Csurka et al., BMVC 2013;
+:mod:`lossd.metrics.bfscore`) and, on request, over/under-segmentation histograms
+(:mod:`lossd.metrics.diagnostics`). Every score comes from the summed counts through the one
+formula of :data:`lossd.metrics.catalogue.METRICS`. All state is a handful of int64 count
+tensors, so results over several updates, or several processes after
+:meth:`SegmentationMetrics.sync`, equal one update over all the data exactly. With
+``per_image=True`` the counts of every image are kept too (:class:`lossd.metrics.PerImageStats`),
+for paired statistics over images.
 """
 
 import math
@@ -18,10 +21,12 @@ import torch
 from torch import Tensor
 
 from lossd.errors import CheckpointError, DataFormatError, InvalidOptionError
+from lossd.metrics.bfscore import bf_counts, bf_tolerance
 from lossd.metrics.boundary import band_counts, boundary_width, joint_counts
-from lossd.metrics.confusion import nan_mean, scores_from_confusion
+from lossd.metrics.catalogue import metrics_dict
+from lossd.metrics.confusion import confusion_counts
 from lossd.metrics.diagnostics import DIAGNOSTIC_BINS, error_diagnostics
-from lossd.metrics.per_image import PerImageStats
+from lossd.metrics.per_image import OPTIONAL_COUNT_FIELDS, PerImageStats
 
 __all__ = ["SegmentationMetrics"]
 
@@ -31,6 +36,7 @@ _CONFIG_KEYS = (
     "eval_classes",
     "boundary_ratio",
     "boundary_width",
+    "bf_ratio",
     "diagnostics",
 )
 
@@ -73,7 +79,7 @@ def _as_labels(values: Tensor | np.ndarray, name: str, device: torch.device) -> 
 
 
 class SegmentationMetrics:
-    """Accumulates confusion-matrix metrics and Boundary IoU over an evaluation set.
+    """Accumulates confusion-matrix metrics, Boundary IoU and BF over an evaluation set.
 
     Protocol (docs/design.md, Conventions): pixels whose target is ``ignore_index`` drop out of
     everything; per-class IoU, F1, precision and recall come from one confusion matrix over the
@@ -84,7 +90,11 @@ class SegmentationMetrics:
     (official ``mask_to_boundary`` semantics, image border = contour; an ignore pixel is "not
     the class" in both masks, so what the prediction says there changes nothing), intersection
     and union summed per class over the set, BIoU_c = I / U, mBIoU = mean over
-    ``eval_classes``.
+    ``eval_classes``. Boundary F-score (:mod:`lossd.metrics.bfscore`, MATLAB ``bfscore``):
+    per image and class, the 4-neighbour boundaries of the target and predicted class masks
+    (ignore pixels outside both, as for Boundary IoU), boundary pixels matched within
+    ``bf_ratio`` times the image diagonal, the four counts summed per class over the set,
+    BF_c = 2 P R / (P + R), mBF = mean over ``eval_classes``.
 
     Inputs may be torch tensors on any device (the state moves to the device of the latest
     tensor input and the work stays there) or numpy arrays (computed on the state's device).
@@ -101,6 +111,8 @@ class SegmentationMetrics:
         boundary_ratio: Band width as a fraction of the image diagonal; 0.02 is the Boundary IoU
             paper's default (Cheng et al., CVPR 2021; docs/reference.md, "Boundary IoU").
         boundary_width: Fixed band width in pixels, overriding ``boundary_ratio``.
+        bf_ratio: Boundary F-score match tolerance as a fraction of the image diagonal; 0.0075
+            is MATLAB ``bfscore``'s default, "the value used by the paper" (Csurka et al.).
         diagnostics: Also accumulate the false-positive distance and false-negative depth
             histograms (:mod:`lossd.metrics.diagnostics`).
         per_image: Also keep every image's counts (:meth:`per_image_stats`); :meth:`update`
@@ -124,6 +136,7 @@ class SegmentationMetrics:
         boundary_width: int | None = None,
         diagnostics: bool = False,
         per_image: bool = False,
+        bf_ratio: float = 0.0075,
     ) -> None:
         if not _is_int(num_classes) or num_classes < 1:
             raise InvalidOptionError(f"num_classes must be a positive int, got {num_classes!r}")
@@ -157,6 +170,17 @@ class SegmentationMetrics:
                 f"boundary_width must be a positive int or None, got {boundary_width!r}"
             )
         self.boundary_width = None if boundary_width is None else int(boundary_width)
+        if (
+            not isinstance(bf_ratio, int | float)
+            or isinstance(bf_ratio, bool)
+            or not math.isfinite(bf_ratio)
+            or bf_ratio <= 0
+        ):
+            raise InvalidOptionError(
+                f"bf_ratio must be a positive number, got {bf_ratio!r} "
+                "(0.0075 = MATLAB bfscore default)"
+            )
+        self.bf_ratio = float(bf_ratio)
         if not isinstance(diagnostics, bool):
             raise InvalidOptionError(f"diagnostics must be a bool, got {diagnostics!r}")
         self.diagnostics = diagnostics
@@ -183,7 +207,7 @@ class SegmentationMetrics:
 
     def _zero_state(self) -> dict[str, Tensor]:
         c, zeros = self.num_classes, self._zeros
-        state = {"joint": zeros(4, c + 1, c + 1)}
+        state = {"joint": zeros(4, c + 1, c + 1), "bf": zeros(4, c)}
         if self.diagnostics:
             state["error_hist"] = zeros(2, c, len(DIAGNOSTIC_BINS))
         return state
@@ -264,6 +288,9 @@ class SegmentationMetrics:
         self._synced = None
         self._synced_rows = None
         self._state["joint"] += joint
+        tolerance = bf_tolerance(pred_t.shape[-2], pred_t.shape[-1], self.bf_ratio)
+        boundary_f = bf_counts(pred_t, target_t, c, tolerance, per_image=self.per_image)
+        self._state["bf"] += boundary_f.sum(dim=0) if self.per_image else boundary_f
         histograms = profile = None
         if self.diagnostics:
             # the signed profile is kept per image only: not computed otherwise
@@ -271,7 +298,9 @@ class SegmentationMetrics:
             self._state["error_hist"] += histograms.sum(dim=0)
         if self.per_image:
             assert names is not None
-            self._rows.append(PerImageStats.from_batch(list(names), counted, histograms, profile))
+            self._rows.append(
+                PerImageStats.from_batch(list(names), counted, histograms, profile, boundary_f)
+            )
 
     def _encode(self, pred: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         """Check the values; return compact labels with ``num_classes`` marking ignore pixels.
@@ -367,27 +396,29 @@ class SegmentationMetrics:
     def compute(self) -> dict[str, Any]:
         """Scores over everything accumulated (over all ranks after :meth:`sync`).
 
+        Every metric of :data:`lossd.metrics.catalogue.METRICS`, from the summed counts.
+
         Returns:
-            ``mIoU``, ``mF1``, ``OA``, ``mBIoU``, ``mPrecision``, ``mRecall``: floats in 0..1
-            (NaN if undefined); per-class lists ``IoU``, ``F1``, ``BIoU``, ``Precision``,
-            ``Recall`` of length ``num_classes`` (NaN for a class with no support in target
-            nor prediction; BIoU NaN where the union of bands is empty); ``eval_classes``; and
-            with ``diagnostics=True`` also ``fp_distance_hist`` and ``fn_depth_hist`` (lists
-            [C][6] of pixel counts) and ``diagnostic_bins`` (the bin labels).
+            Per-class lists ``IoU``, ``F1``, ``BIoU``, ``BF``, ``Precision``, ``Recall`` of
+            length ``num_classes`` (NaN for a class with no support in target nor prediction;
+            BIoU NaN where the union of bands is empty; BF NaN where neither map has a boundary
+            of the class); ``mIoU``, ``mF1``, ``OA``, ``mBIoU``, ``mBF``, ``mPrecision``,
+            ``mRecall``: floats in 0..1 (NaN if undefined); ``eval_classes``; and with
+            ``diagnostics=True`` also ``fp_distance_hist`` and ``fn_depth_hist`` (lists [C][6]
+            of pixel counts) and ``diagnostic_bins`` (the bin labels).
         """
         c = self.num_classes
-        counts = {k: v.detach().cpu() for k, v in self._counts().items()}
-        result: dict[str, Any] = dict(scores_from_confusion(counts["joint"].sum(0)[:c, :c]))
-        inter, target_band, pred_band = (v.to(torch.float64) for v in band_counts(counts["joint"]))
-        union = target_band + pred_band - inter
-        biou = torch.where(union > 0, inter / union.clamp(min=1), math.nan)
-        result["BIoU"] = [float(v) for v in biou.tolist()]
-        classes = self.eval_classes
-        for name in ("IoU", "F1", "BIoU", "Precision", "Recall"):
-            result[f"m{name}"] = nan_mean(result[name], classes)
-        result["eval_classes"] = list(classes)
+        state = {k: v.detach().cpu() for k, v in self._counts().items()}
+        counts = confusion_counts(state["joint"].sum(0)[:c, :c])
+        inter, target_band, pred_band = (v.numpy() for v in band_counts(state["joint"]))
+        counts["band_intersection"] = inter
+        counts["band_union"] = target_band + pred_band - inter
+        for index, name in enumerate(OPTIONAL_COUNT_FIELDS):
+            counts[name] = state["bf"][index].numpy()
+        result = metrics_dict(counts, self.eval_classes)
+        result["eval_classes"] = list(self.eval_classes)
         if self.diagnostics:
-            fp_hist, fn_hist = counts["error_hist"]
+            fp_hist, fn_hist = state["error_hist"]
             result["fp_distance_hist"] = fp_hist.tolist()
             result["fn_depth_hist"] = fn_hist.tolist()
             result["diagnostic_bins"] = list(DIAGNOSTIC_BINS)
@@ -405,6 +436,7 @@ class SegmentationMetrics:
             "eval_classes": list(self.eval_classes),
             "boundary_ratio": self.boundary_ratio,
             "boundary_width": self.boundary_width,
+            "bf_ratio": self.bf_ratio,
             "diagnostics": self.diagnostics,
         }
         state.update({k: v.detach().cpu().clone() for k, v in self._state.items()})

@@ -31,6 +31,7 @@ __all__ = [
     "FETCH_COMMAND",
     "HUB_WEIGHT_FILES",
     "cached_hub_file",
+    "check_encoder_strides",
     "create_backbone",
     "feature_channels_and_strides",
     "hub_location",
@@ -232,3 +233,14 @@ def feature_channels_and_strides(backbone: nn.Module) -> tuple[list[int], list[i
     """Channels and strides of a timm feature extractor's outputs (its ``feature_info``)."""
     info: Any = backbone.feature_info
     return [int(c) for c in info.channels()], [int(r) for r in info.reduction()]
+
+
+def check_encoder_strides(
+    backbone_name: str, strides: Sequence[int], expected: Sequence[int]
+) -> None:
+    """Raise InvalidOptionError if a timm backbone's feature strides are not ``expected``."""
+    if list(strides) != list(expected):
+        raise InvalidOptionError(
+            f"backbone={backbone_name!r} gives features at strides {list(strides)}; expected "
+            f"{list(expected)}"
+        )

@@ -18,17 +18,17 @@ from lossd.models.fcn import FCN8s
 from lossd.models.sfanet import SFANet
 from lossd.models.unetformer import UNetFormer
 
-__all__ = ["MODEL_NAMES", "build_model", "load_weights"]
+__all__ = ["MODEL_CONSTRUCTORS", "MODEL_NAMES", "build_model", "load_weights"]
 
-_CONSTRUCTORS: dict[str, Callable[..., SegmentationModel]] = {
+MODEL_CONSTRUCTORS: dict[str, Callable[..., SegmentationModel]] = {
     "unetformer": UNetFormer,
     "abcnet": ABCNet,
     "fcn": FCN8s,
     "sfanet": SFANet,
 }
 
-#: Names accepted by :func:`build_model`.
-MODEL_NAMES: tuple[str, ...] = tuple(_CONSTRUCTORS)
+#: Names accepted by :func:`build_model`, in table order.
+MODEL_NAMES: tuple[str, ...] = tuple(MODEL_CONSTRUCTORS)
 
 #: Wrapper prefixes stripped from checkpoint keys when every key has one: DistributedDataParallel
 #: (``module.``), GeoSeg's Lightning module (``net.``), and a generic ``model.``.
@@ -63,7 +63,7 @@ def build_model(
         WeightsUnavailableError: ``pretrained=True`` but the weights are not available offline.
         CheckpointError: ``weights`` cannot be read or was made for another network.
     """
-    constructor = _CONSTRUCTORS.get(name)
+    constructor = MODEL_CONSTRUCTORS.get(name)
     if constructor is None:
         raise InvalidOptionError(
             f"unknown model name={name!r}; expected one of {', '.join(MODEL_NAMES)}"

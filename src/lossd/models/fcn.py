@@ -30,9 +30,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lossd.errors import InvalidOptionError
-from lossd.models._backbone import create_backbone, feature_channels_and_strides
+from lossd.models._backbone import (
+    check_encoder_strides,
+    create_backbone,
+    feature_channels_and_strides,
+)
 from lossd.models._blocks import SegmentationModel
-from lossd.models.unetformer import check_encoder_strides
 
 __all__ = ["FCN8s", "bilinear_upsampling_kernel"]
 

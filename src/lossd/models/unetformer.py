@@ -27,7 +27,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lossd.errors import InvalidOptionError
-from lossd.models._backbone import create_backbone, feature_channels_and_strides
+from lossd.models._backbone import (
+    check_encoder_strides,
+    create_backbone,
+    feature_channels_and_strides,
+)
 from lossd.models._blocks import (
     AuxHead,
     ConvBN,
@@ -38,7 +42,7 @@ from lossd.models._blocks import (
     segmentation_head,
 )
 
-__all__ = ["UNetFormer", "UNetFormerDecoder", "check_decoder_args", "check_encoder_strides"]
+__all__ = ["UNetFormer", "UNetFormerDecoder", "check_decoder_args"]
 
 #: GeoSeg's ``swsl_resnet18`` under its current timm name (SWSL weights, Yalniz et al. 2019).
 DEFAULT_BACKBONE = "resnet18.fb_swsl_ig1b_ft_in1k"
@@ -67,17 +71,6 @@ def check_decoder_args(
         raise InvalidOptionError(f"window_size={window_size!r}; expected an even integer >= 2")
     if not 0.0 <= dropout < 1.0:
         raise InvalidOptionError(f"dropout={dropout!r}; expected a probability in [0, 1)")
-
-
-def check_encoder_strides(
-    backbone_name: str, strides: Sequence[int], expected: Sequence[int]
-) -> None:
-    """Raise InvalidOptionError if a timm backbone's feature strides are not ``expected``."""
-    if list(strides) != list(expected):
-        raise InvalidOptionError(
-            f"backbone={backbone_name!r} gives features at strides {list(strides)}; expected "
-            f"{list(expected)}"
-        )
 
 
 class UNetFormerDecoder(nn.Module):

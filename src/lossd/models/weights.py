@@ -9,6 +9,7 @@ Every configured backbone has Hugging Face hub weights, so ``TORCH_HOME`` (timm'
 cache) is neither read nor written.
 """
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from lossd.models._backbone import (
     cached_hub_file,
     hub_location,
 )
+from lossd.models._factory import MODEL_CONSTRUCTORS
 
 __all__ = [
     "FETCH_COMMAND",
@@ -36,14 +38,21 @@ __all__ = [
     "hub_cache_dir",
 ]
 
-#: The timm backbone of each model, as ``net.backbone`` in conf/model/<model>.yaml names it
-#: (tests/models/test_weights.py reads the configs and checks this table against them).
+
+def _default_backbone(constructor: Callable[..., object]) -> str:
+    """The ``backbone`` default of a network's constructor: its module's own timm encoder."""
+    default = inspect.signature(constructor).parameters["backbone"].default
+    if not isinstance(default, str):
+        raise TypeError(f"{constructor} has no default timm backbone name")
+    return default
+
+
 PRETRAINED_BACKBONES: dict[str, str] = {
-    "unetformer": "resnet18.fb_swsl_ig1b_ft_in1k",  # conf/model/unetformer.yaml, net.backbone
-    "abcnet": "resnet18.fb_swsl_ig1b_ft_in1k",  # conf/model/abcnet.yaml, net.backbone
-    "fcn": "resnet50",  # conf/model/fcn.yaml, net.backbone (timm tag resnet50.a1_in1k)
-    "sfanet": "efficientnet_b3",  # conf/model/sfanet.yaml, net.backbone (tag ra2_in1k)
+    name: _default_backbone(constructor) for name, constructor in MODEL_CONSTRUCTORS.items()
 }
+"""Model name -> its timm backbone: each network module's own ``DEFAULT_BACKBONE`` (the
+constructor's default), which ``net.backbone`` of conf/model/<model>.yaml names too
+(tests/models/test_weights.py checks the configs against it)."""
 
 
 @dataclass(frozen=True)

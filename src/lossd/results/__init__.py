@@ -17,13 +17,8 @@ from lossd.records import (
 )
 
 if TYPE_CHECKING:
-    from lossd.results.evidence import (
-        error_profiles,
-        paired_lookup,
-        paired_results,
-        plot_error_profile,
-        write_figures,
-    )
+    from lossd.results.comparisons import paired_lookup, paired_results
+    from lossd.results.evidence import error_profiles, plot_error_profile, write_figures
     from lossd.results.plots import (
         error_histograms,
         plot_class_deltas,
@@ -74,15 +69,9 @@ _LAZY = {
         ),
         "lossd.results.plots",
     ),
+    **dict.fromkeys(("paired_lookup", "paired_results"), "lossd.results.comparisons"),
     **dict.fromkeys(
-        (
-            "error_profiles",
-            "paired_lookup",
-            "paired_results",
-            "plot_error_profile",
-            "write_figures",
-        ),
-        "lossd.results.evidence",
+        ("error_profiles", "plot_error_profile", "write_figures"), "lossd.results.evidence"
     ),
 }
 

@@ -3,8 +3,9 @@
 Input: the per-image counts (:class:`lossd.metrics.PerImageStats`) of a base run and of another
 run for each of the same seeds, ``base[k]`` and ``other[k]`` trained with seed ``k``, all
 evaluated on the same images (rows matched by name). A metric ``M`` of a set of images is always
-recomputed from the summed counts (:func:`lossd.metrics.scores_from_counts`), never averaged
-over images.
+recomputed from the summed counts by its one formula in the metric catalogue
+(:data:`lossd.metrics.METRICS`, :meth:`lossd.metrics.Metric.score`), never averaged over images;
+only the counts that metric needs are resampled.
 
 Point estimate: ``Δ = mean_s [M(other_s) − M(base_s)]``, each ``M`` from that seed's counts
 summed over all images; it equals the difference of the seed means that the tables show.
@@ -30,9 +31,11 @@ are enumerated (``S·N ≤ exact_limit``, identity included), else ``p = (1 + #{
 |T_obs|}) / (1 + P)`` over ``P`` random patterns; ``≥`` has a tolerance of 1e-12.
 
 NaN: a metric is NaN when no evaluated class has support in a resample (every class without
-support is skipped by the mean, as in the tables). A NaN replicate is left out of the quantiles
-(:func:`numpy.nanquantile`; bounds are NaN when every replicate is NaN), and a NaN permuted
-statistic never counts as at least as extreme; a NaN observed statistic gives a NaN p-value.
+support is skipped by the mean, as in the tables), and everywhere when a run lacks the counts
+it needs (per-image files written before the Boundary F-score counts existed: mBF). A NaN
+replicate is left out of the quantiles (:func:`numpy.nanquantile`; bounds are NaN when every
+replicate is NaN), and a NaN permuted statistic never counts as at least as extreme; a NaN
+observed statistic gives a NaN p-value.
 
 Randomness: ``seed`` seeds :class:`numpy.random.SeedSequence`; every metric gets its own
 bootstrap and permutation generators, keyed by the metric's name, so the numbers of one metric
@@ -49,11 +52,15 @@ from typing import Any
 import numpy as np
 
 from lossd.errors import DataFormatError, InvalidOptionError
-from lossd.metrics import PerImageStats, scores_from_counts
-from lossd.metrics.per_image import COUNT_FIELDS
+from lossd.metrics import (
+    COUNT_FIELDS,
+    OPTIONAL_COUNT_FIELDS,
+    PerImageStats,
+    get_metric,
+    metric_names,
+)
 
 __all__ = [
-    "PAIRED_METRICS",
     "PairedResult",
     "aligned_counts",
     "format_delta_ci",
@@ -63,10 +70,6 @@ __all__ = [
     "sign_flip_test",
 ]
 
-PAIRED_METRICS: tuple[str, ...] = ("mIoU", "mF1", "mBIoU")
-"""Metrics compared by default."""
-
-_SCORES = ("mIoU", "mF1", "mBIoU", "OA")
 _MISSING = "—"  # lossd.results.tables.MISSING, not imported to keep pandas out
 _MINUS = "-"  # as lossd.results.tables.format_delta (ASCII in CSV and Markdown)
 _TOLERANCE = 1e-12
@@ -79,7 +82,7 @@ class PairedResult:
     """Paired comparison of one metric between two losses (module docstring).
 
     Attributes:
-        metric: Metric name (``mIoU``, ``mF1``, ``mBIoU`` or ``OA``).
+        metric: Metric name (one of :data:`lossd.metrics.METRIC_NAMES`).
         delta: Mean over seeds of ``M(other_s) − M(base_s)``, values in 0..1 units.
         ci_low, ci_high: Percentile bootstrap interval of ``delta``.
         confidence: Coverage asked of the interval, e.g. 0.95.
@@ -143,7 +146,8 @@ def aligned_counts(
         other: One other run per seed, ``other[k]`` paired with ``base[k]``.
 
     Returns:
-        The sorted image names, and per run kind a dict field -> ``[S, N, C]`` int64 array.
+        The sorted image names, and per run kind a dict field -> ``[S, N, C]`` int64 array, with
+        every count field that all the runs hold (the BF counts only when every run has them).
 
     Raises:
         DataFormatError: If the numbers of seeds differ or are 0, a run repeats an image, a
@@ -159,9 +163,15 @@ def aligned_counts(
         raise DataFormatError("paired comparison needs at least one evaluated image")
     reference = set(names)
     num_classes = base[0].num_classes
+    fields = [
+        f
+        for f in COUNT_FIELDS
+        if f not in OPTIONAL_COUNT_FIELDS
+        or all(getattr(run, f) is not None for run in (*base, *other))
+    ]
     stacked: list[dict[str, np.ndarray]] = []
     for role, runs in (("base", base), ("other", other)):
-        rows: dict[str, list[np.ndarray]] = {field: [] for field in COUNT_FIELDS}
+        rows: dict[str, list[np.ndarray]] = {field: [] for field in fields}
         for k, run in enumerate(runs):
             if run.num_classes != num_classes:
                 raise DataFormatError(
@@ -184,10 +194,16 @@ def aligned_counts(
                     f"seed 0: it {' and '.join(parts)}; evaluate every run on the same split"
                 )
             order = np.fromiter((index[n] for n in names), dtype=np.int64, count=len(names))
-            for field in COUNT_FIELDS:
+            for field in fields:
                 rows[field].append(np.asarray(getattr(run, field), dtype=np.int64)[order])
         stacked.append({field: np.stack(arrays) for field, arrays in rows.items()})
     return names, stacked[0], stacked[1]
+
+
+def _fields(counts: Mapping[str, np.ndarray], metric: str) -> tuple[str, ...] | None:
+    """The count fields ``metric`` reads, or None when ``counts`` lacks one of them."""
+    needed = get_metric(metric).counts
+    return needed if all(f in counts for f in needed) else None
 
 
 def per_seed_deltas(
@@ -196,26 +212,30 @@ def per_seed_deltas(
     eval_classes: Sequence[int],
     metric: str,
 ) -> np.ndarray:
-    """``M(other_s) − M(base_s)`` per seed from counts summed over all images, shape ``[S]``."""
-    base_scores = scores_from_counts(
-        {k: v.sum(axis=1) for k, v in base_counts.items()}, eval_classes
-    )
-    other_scores = scores_from_counts(
+    """``M(other_s) − M(base_s)`` per seed from counts summed over all images, shape ``[S]``.
+
+    NaN for every seed when the counts lack a field the metric needs.
+    """
+    definition = get_metric(metric)
+    base_scores = definition.score({k: v.sum(axis=1) for k, v in base_counts.items()}, eval_classes)
+    other_scores = definition.score(
         {k: v.sum(axis=1) for k, v in other_counts.items()}, eval_classes
     )
-    return np.asarray(other_scores[metric] - base_scores[metric], dtype=np.float64)
+    return np.asarray(other_scores - base_scores, dtype=np.float64)
 
 
-def _stack_fields(counts: Mapping[str, np.ndarray]) -> np.ndarray:
+def _stack_fields(counts: Mapping[str, np.ndarray], fields: Sequence[str]) -> np.ndarray:
     """``[S, N, F*C]`` float64, the count fields side by side (exact integers below 2**53)."""
-    return np.concatenate([np.asarray(counts[f], dtype=np.float64) for f in COUNT_FIELDS], axis=-1)
+    return np.concatenate([np.asarray(counts[f], dtype=np.float64) for f in fields], axis=-1)
 
 
-def _split_fields(stacked: np.ndarray, num_classes: int) -> dict[str, np.ndarray]:
+def _split_fields(
+    stacked: np.ndarray, num_classes: int, fields: Sequence[str]
+) -> dict[str, np.ndarray]:
     """Inverse of :func:`_stack_fields` on the last axis."""
     return {
         field: stacked[..., i * num_classes : (i + 1) * num_classes]
-        for i, field in enumerate(COUNT_FIELDS)
+        for i, field in enumerate(fields)
     }
 
 
@@ -225,11 +245,13 @@ def _mean_delta(
     num_classes: int,
     eval_classes: Sequence[int],
     metric: str,
+    fields: Sequence[str],
 ) -> np.ndarray:
     """Mean over the seed axis (-2 of the sums) of ``M(other) − M(base)``."""
-    base_scores = scores_from_counts(_split_fields(base_sums, num_classes), eval_classes)
-    other_scores = scores_from_counts(_split_fields(other_sums, num_classes), eval_classes)
-    return np.asarray(np.mean(other_scores[metric] - base_scores[metric], axis=-1))
+    definition = get_metric(metric)
+    base_scores = definition.score(_split_fields(base_sums, num_classes, fields), eval_classes)
+    other_scores = definition.score(_split_fields(other_sums, num_classes, fields), eval_classes)
+    return np.asarray(np.mean(other_scores - base_scores, axis=-1))
 
 
 def _chunk_rows(bytes_per_row: int) -> int:
@@ -250,16 +272,20 @@ def hierarchical_bootstrap(
         base_counts: Field -> ``[S, N, C]`` counts of the base runs.
         other_counts: The same for the other runs, images aligned with ``base_counts``.
         eval_classes: Classes the metric's mean runs over.
-        metric: A key of :func:`lossd.metrics.scores_from_counts`.
+        metric: A name of :data:`lossd.metrics.METRIC_NAMES`.
         num_bootstrap: Replicates ``B``.
-        rng: Source of the resamples.
+        rng: Source of the resamples (not used when the counts lack the metric's fields).
 
     Returns:
-        ``[B]`` replicates of ``Δ`` (NaN where the metric is undefined for a resample).
+        ``[B]`` replicates of ``Δ`` (NaN where the metric is undefined for a resample, and
+        everywhere when the counts lack a field the metric needs).
     """
-    base_x, other_x = _stack_fields(base_counts), _stack_fields(other_counts)
+    fields = _fields(base_counts, metric) if _fields(other_counts, metric) else None
+    if fields is None:
+        return np.full(num_bootstrap, np.nan)
+    base_x, other_x = _stack_fields(base_counts, fields), _stack_fields(other_counts, fields)
     num_seeds, num_images, width = base_x.shape
-    num_classes = width // len(COUNT_FIELDS)
+    num_classes = width // len(fields)
     both = np.concatenate([base_x, other_x], axis=-1)  # [S, N, 2*F*C]
     if num_seeds > 1:
         seeds = rng.integers(0, num_seeds, size=(num_bootstrap, num_seeds))
@@ -281,7 +307,7 @@ def hierarchical_bootstrap(
                 sums[rows] = flat[rows] @ both[s]
         pairs = sums.reshape(stop - start, num_seeds, -1)
         deltas[start:stop] = _mean_delta(
-            pairs[..., :width], pairs[..., width:], num_classes, eval_classes, metric
+            pairs[..., :width], pairs[..., width:], num_classes, eval_classes, metric, fields
         )
     return deltas
 
@@ -301,23 +327,26 @@ def sign_flip_test(
         base_counts: Field -> ``[S, N, C]`` counts of the base runs.
         other_counts: The same for the other runs, images aligned with ``base_counts``.
         eval_classes: Classes the metric's mean runs over.
-        metric: A key of :func:`lossd.metrics.scores_from_counts`.
+        metric: A name of :data:`lossd.metrics.METRIC_NAMES`.
         num_permutations: Random swap patterns ``P`` when not enumerating.
         rng: Source of the random swap patterns (unused when enumerating).
         exact_limit: Enumerate all ``2**(S*N)`` patterns when ``S*N`` is at most this.
 
     Returns:
-        The p-value, the number of swap patterns used and whether they were all enumerated.
+        The p-value (NaN when ``Δ`` is undefined), the number of swap patterns used and whether
+        they were all enumerated.
     """
-    base_x, other_x = _stack_fields(base_counts), _stack_fields(other_counts)
-    num_seeds, num_images, width = base_x.shape
-    num_classes = width // len(COUNT_FIELDS)
+    num_seeds, num_images = next(iter(base_counts.values())).shape[:2]
     cells = num_seeds * num_images
     exact = cells <= exact_limit
     used = 2**cells if exact else num_permutations
     observed = float(np.mean(per_seed_deltas(base_counts, other_counts, eval_classes, metric)))
-    if not math.isfinite(observed):
+    fields = _fields(base_counts, metric)
+    if not math.isfinite(observed) or fields is None:
         return math.nan, used, exact
+    base_x, other_x = _stack_fields(base_counts, fields), _stack_fields(other_counts, fields)
+    width = base_x.shape[-1]
+    num_classes = width // len(fields)
     threshold = abs(observed) - _TOLERANCE
     base_total, other_total = base_x.sum(axis=1), other_x.sum(axis=1)  # [S, F*C]
     diff = other_x - base_x  # [S, N, F*C]
@@ -336,7 +365,7 @@ def sign_flip_test(
         for s in range(num_seeds):
             moved[:, s] = flips[:, s] @ diff[s]
         stats = _mean_delta(
-            base_total + moved, other_total - moved, num_classes, eval_classes, metric
+            base_total + moved, other_total - moved, num_classes, eval_classes, metric, fields
         )
         extreme += int(np.count_nonzero(np.abs(stats) >= threshold))
     p_value = extreme / used if exact else (1 + extreme) / (1 + used)
@@ -352,7 +381,7 @@ def paired_comparison(
     base: Sequence[PerImageStats],
     other: Sequence[PerImageStats],
     eval_classes: Sequence[int],
-    metrics: Sequence[str] = PAIRED_METRICS,
+    metrics: Sequence[str] | None = None,
     *,
     num_bootstrap: int = 2000,
     num_permutations: int = 10000,
@@ -367,7 +396,9 @@ def paired_comparison(
         other: Per-image counts of one other run per seed, ``other[k]`` paired with ``base[k]``,
             evaluated on the same images (matched by name).
         eval_classes: Classes the metrics' means run over.
-        metrics: Metrics to compare (keys of :func:`lossd.metrics.scores_from_counts`).
+        metrics: Metrics to compare (names of the metric catalogue; default those of the main
+            tables, ``lossd.metrics.metric_names("main")``). A metric whose counts a run
+            lacks (mBF from per-image files older than the BF counts) gets NaN numbers.
         num_bootstrap: Hierarchical bootstrap replicates.
         num_permutations: Random swap patterns when the test is not enumerated exactly.
         confidence: Coverage of the percentile interval, in (0, 1).
@@ -382,9 +413,11 @@ def paired_comparison(
         DataFormatError: If the runs cannot be paired (:func:`aligned_counts`).
         InvalidOptionError: If a metric, class or numeric option is out of range.
     """
-    unknown = [m for m in metrics if m not in _SCORES]
+    known = metric_names()
+    metrics = metric_names("main") if metrics is None else list(metrics)
+    unknown = [m for m in metrics if m not in known]
     if unknown:
-        raise InvalidOptionError(f"unknown paired metric(s) {unknown}; choose from {_SCORES}")
+        raise InvalidOptionError(f"unknown paired metric(s) {unknown}; choose from {list(known)}")
     if num_bootstrap < 1 or num_permutations < 1:
         raise InvalidOptionError(
             f"num_bootstrap and num_permutations must be ≥ 1, got {num_bootstrap} and "

@@ -32,7 +32,9 @@ from lossd.errors import InvalidOptionError
 from lossd.io.colours import colorize
 from lossd.records import read_record
 from lossd.results.labels import Labels
-from lossd.results.tables import DATASET_ORDER, LOSS_ORDER, MODEL_ORDER, per_class_table
+from lossd.results.order import loss_colours, ordered_datasets, ordered_losses, ordered_models
+from lossd.results.runs import completed_runs
+from lossd.results.tables import metric_label, per_class_table
 
 __all__ = [
     "ERROR_KINDS",
@@ -54,18 +56,6 @@ ERROR_KINDS = {
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
-def _ordered(values: Any, order: Sequence[str]) -> list[str]:
-    present = {str(v) for v in values}
-    return [v for v in order if v in present] + sorted(present - set(order))
-
-
-def _loss_colours(losses: Sequence[str]) -> dict[str, Any]:
-    fixed = {"base": "0.55", "lossd": "tab:red"}
-    others = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink")
-    cycle = iter(others * (len(losses) // len(others) + 1))
-    return {loss: fixed.get(loss) or next(cycle) for loss in losses}
-
-
 def plot_class_deltas(
     runs: pd.DataFrame, dataset: str, metric: str = "IoU", models: Sequence[str] | None = None
 ) -> Figure:
@@ -78,7 +68,7 @@ def plot_class_deltas(
     """
     labels = Labels.from_runs(runs)
     data = per_class_table(runs, dataset, metric, models=models).data
-    models = _ordered(data["model"], MODEL_ORDER) if models is None else list(models)
+    models = ordered_models(data["model"]) if models is None else list(models)
     classes = list(dict.fromkeys(data["class"]))
     fig = Figure(figsize=(max(5.0, 0.9 * len(classes) + 1.5), 3.6), layout="constrained")
     ax = fig.subplots()
@@ -97,8 +87,8 @@ def plot_class_deltas(
     ax.set_xticks(
         x, [c if evaluated.get(c, True) else f"{c} *" for c in classes], rotation=30, ha="right"
     )
-    ax.set_ylabel(f"Δ {metric} (+Lossd - base), points")
-    ax.set_title(f"{labels.dataset(dataset)}: per-class {metric} gain of +Lossd")
+    ax.set_ylabel(f"Δ {metric_label(metric)} (+Lossd - base), points")
+    ax.set_title(f"{labels.dataset(dataset)}: per-class {metric_label(metric)} gain of +Lossd")
     ax.legend(fontsize=8)
     return fig
 
@@ -112,15 +102,15 @@ def plot_metric_scatter(runs: pd.DataFrame, x: str = "mIoU", y: str = "mBIoU") -
         InvalidOptionError: If no completed run has both metrics.
     """
     labels = Labels.from_runs(runs)
-    done = runs[runs["status"].fillna("completed").eq("completed")] if len(runs) else runs
+    done = completed_runs(runs)
     if len(done):
         done = done[done[x].notna() & done[y].notna()]
     if done.empty:
         raise InvalidOptionError(f"no completed run with both {x} and {y} to plot")
-    datasets = _ordered(done["dataset"], DATASET_ORDER)
-    losses = _ordered(done["loss"], LOSS_ORDER)
-    models = _ordered(done["model"], MODEL_ORDER)
-    colours = _loss_colours(losses)
+    datasets = ordered_datasets(done["dataset"])
+    losses = ordered_losses(done["loss"])
+    models = ordered_models(done["model"])
+    colours = loss_colours(losses)
     markers = dict(zip(models, _MARKERS * (len(models) // len(_MARKERS) + 1), strict=False))
     fig = Figure(figsize=(4.2 * len(datasets), 4.0), layout="constrained")
     axes = fig.subplots(1, len(datasets), squeeze=False)[0]
@@ -136,8 +126,8 @@ def plot_metric_scatter(runs: pd.DataFrame, x: str = "mIoU", y: str = "mBIoU") -
                 edgecolors="0.2",
                 linewidths=0.5,
             )
-        ax.set_xlabel(f"{x} (%)")
-        ax.set_ylabel(f"{y} (%)")
+        ax.set_xlabel(f"{metric_label(x)} (%)")
+        ax.set_ylabel(f"{metric_label(y)} (%)")
         ax.set_title(labels.dataset(dataset))
         ax.grid(alpha=0.3)
     handles = [Patch(color=colours[loss], label=labels.loss(loss)) for loss in losses]
@@ -162,7 +152,7 @@ def error_histograms(runs: pd.DataFrame) -> pd.DataFrame:
     """
     columns = ["dataset", "model", "loss", "kind", "bin", "pixels", "fraction", "runs"]
     rows = []
-    done = runs[runs["status"].fillna("completed").eq("completed")] if len(runs) else runs
+    done = completed_runs(runs)
     for _, run in done.iterrows():
         bins = run.get("diagnostic_bins")
         for kind in ERROR_KINDS:
@@ -206,15 +196,15 @@ def plot_error_histograms(histograms: pd.DataFrame, dataset: str | None = None) 
             "no over/under-segmentation histograms in these runs; train them with "
             "metrics.diagnostics=true"
         )
-    dataset = dataset or _ordered(histograms["dataset"], DATASET_ORDER)[0]
+    dataset = dataset or ordered_datasets(histograms["dataset"])[0]
     part = histograms[histograms["dataset"] == dataset]
     if part.empty:
         raise InvalidOptionError(
             f"no histograms for dataset '{dataset}'; present: {sorted(set(histograms['dataset']))}"
         )
-    models = _ordered(part["model"], MODEL_ORDER)
-    losses = _ordered(part["loss"], LOSS_ORDER)
-    colours = _loss_colours(losses)
+    models = ordered_models(part["model"])
+    losses = ordered_losses(part["loss"])
+    colours = loss_colours(losses)
     kinds = [k for k in ERROR_KINDS if k in set(part["kind"])]
     fig = Figure(figsize=(5.0 * len(kinds), 2.6 * len(models) + 0.6), layout="constrained")
     axes = fig.subplots(len(models), len(kinds), squeeze=False)

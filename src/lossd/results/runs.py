@@ -13,9 +13,12 @@ Columns of the frame:
   else the validation split of the selected epoch; :func:`reported_metrics`), ``status``,
   ``best_epoch``, ``epochs``, ``wall_time_s``, ``finished_at``, ``git_commit``, ``path`` (the
   record file, or the W&B run path), ``output_dir`` (the Hydra run folder);
-- mean metrics (fractions in 0..1, NaN when absent): :data:`MEAN_METRICS`;
-- per-class metrics ``"<metric>/<class name>"`` for the metrics of :data:`PER_CLASS_METRICS`
-  (e.g. ``IoU/building``); classes of other datasets are NaN;
+- mean metrics (fractions in 0..1, NaN when absent, e.g. ``mBF`` in records older than it):
+  every metric of the catalogue (``lossd.metrics.metric_names()``: mIoU, mF1, OA, mBIoU, mBF,
+  mPrecision, mRecall);
+- per-class metrics ``"<metric>/<class name>"`` for the per-class lists of the catalogue
+  (``lossd.metrics.per_class_names()``, e.g. ``IoU/building``) that the records hold; classes
+  of other datasets are NaN;
 - lists kept as objects: ``labels`` (the record's display names of its dataset, model and
   loss, None in records older than them), ``class_names``, ``eval_classes``, and the
   over/under-segmentation histograms ``fp_distance_hist`` / ``fn_depth_hist`` ([C][bins]
@@ -31,12 +34,12 @@ from typing import Any
 
 import pandas as pd
 
+from lossd.metrics import metric_names, per_class_names
 from lossd.records import find_records, read_record
 
 __all__ = [
     "KEY_COLUMNS",
-    "MEAN_METRICS",
-    "PER_CLASS_METRICS",
+    "completed_runs",
     "deduplicate",
     "load_runs",
     "per_class_column",
@@ -49,12 +52,6 @@ log = logging.getLogger(__name__)
 
 KEY_COLUMNS = ("dataset", "model", "loss", "seed")
 """Identity of a run: one grid cell and one seed."""
-
-MEAN_METRICS = ("mIoU", "mF1", "OA", "mBIoU", "mPrecision", "mRecall")
-"""Scalar metrics of :class:`lossd.metrics.SegmentationMetrics` (means over eval classes)."""
-
-PER_CLASS_METRICS = ("IoU", "F1", "BIoU", "Precision", "Recall")
-"""Per-class lists of :class:`lossd.metrics.SegmentationMetrics`, one value per class."""
 
 _FACT_COLUMNS = (
     "experiment",
@@ -82,6 +79,13 @@ _HISTOGRAMS = ("fp_distance_hist", "fn_depth_hist", "diagnostic_bins")
 def per_class_column(metric: str, class_name: str) -> str:
     """Column name of one class's value of a per-class metric: ``"IoU/building"``."""
     return f"{metric}/{class_name}"
+
+
+def completed_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The rows of completed runs (a row without ``status`` counts as completed)."""
+    if runs.empty:
+        return runs
+    return runs[runs["status"].fillna("completed").eq("completed")]
 
 
 def _float(value: Any) -> float:
@@ -121,14 +125,15 @@ def record_to_row(record: Mapping[str, Any]) -> dict[str, Any]:
     for key in _FACT_COLUMNS:
         row[key] = record.get(key)
     row["split"] = split
-    for name in MEAN_METRICS:
+    for name in metric_names():
         row[name] = _float(metrics.get(name))
-    lengths = [len(v) for k in PER_CLASS_METRICS if isinstance(v := metrics.get(k), list)]
+    per_class = per_class_names()
+    lengths = [len(v) for k in per_class if isinstance(v := metrics.get(k), list)]
     num_classes = max(lengths, default=0)
     names = list(record.get("class_names") or [])
     if len(names) < num_classes:
         names += [f"class{i}" for i in range(len(names), num_classes)]
-    for name in PER_CLASS_METRICS:
+    for name in per_class:
         values = metrics.get(name)
         if not isinstance(values, list):
             continue
@@ -149,10 +154,11 @@ def record_to_row(record: Mapping[str, Any]) -> dict[str, Any]:
 def runs_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """Rows of :func:`record_to_row` as a frame with the key and metric columns always present."""
     frame = pd.DataFrame(list(rows))
-    base = [*KEY_COLUMNS, *_FACT_COLUMNS, "split", *MEAN_METRICS]
+    means = metric_names()
+    base = [*KEY_COLUMNS, *_FACT_COLUMNS, "split", *means]
     for column in base:
         if column not in frame.columns:
-            frame[column] = pd.Series(dtype=float if column in MEAN_METRICS else object)
+            frame[column] = pd.Series(dtype=float if column in means else object)
     for column in _LIST_COLUMNS:
         if column not in frame.columns:
             frame[column] = pd.Series([None] * len(frame), dtype=object)

@@ -12,10 +12,15 @@ value not checked against its publication is marked ``*``.
 
 Each :class:`Table` keeps a numeric frame (written as CSV) and its formatted cells (written as
 Markdown and LaTeX booktabs), so that a script, a test or the notebook can read either.
+
+Which metrics the tables show, in which order and under which label, comes from the metric
+catalogue (:data:`lossd.metrics.METRICS`, :data:`lossd.metrics.TABLES`); rows follow the
+dataset and model registries and the loss order of :mod:`lossd.results.order`. A metric that a
+record does not hold (mBF in records older than it) shows :data:`MISSING`.
 """
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,17 +30,22 @@ from tabulate import tabulate
 
 from lossd.errors import DataFormatError, InvalidOptionError
 from lossd.io import atomic_path
+from lossd.metrics import get_metric, metric_names
+from lossd.results.comparisons import paired_lookup, paired_results
 from lossd.results.labels import Labels, headline_metric
+from lossd.results.order import (
+    BASE_LOSS,
+    LOSSD_LOSS,
+    ordered_datasets,
+    ordered_losses,
+    ordered_models,
+    rank,
+)
 from lossd.results.paired import PairedResult, format_delta_ci
-from lossd.results.runs import MEAN_METRICS, per_class_column
+from lossd.results.runs import completed_runs, per_class_column
 
 __all__ = [
-    "BASE_LOSS",
-    "DATASET_ORDER",
-    "LOSSD_LOSS",
-    "LOSS_ORDER",
     "MISSING",
-    "MODEL_ORDER",
     "REFERENCE_COLUMNS",
     "REFERENCE_NOTES",
     "REFERENCE_ORIGINS",
@@ -48,6 +58,7 @@ __all__ = [
     "load_reference",
     "loss_table",
     "main_table",
+    "metric_label",
     "paired_table",
     "per_class_table",
     "summarize",
@@ -56,13 +67,6 @@ __all__ = [
 
 MISSING = "—"
 """Text of a cell that has no run (or no published value)."""
-
-BASE_LOSS = "base"
-LOSSD_LOSS = "lossd"
-
-DATASET_ORDER = ("loveda", "uavid", "potsdam", "synthetic")
-MODEL_ORDER = ("unetformer", "abcnet", "fcn", "sfanet")
-LOSS_ORDER = ("base", "lossd", "boundary_kervadec", "boundary_f1", "dtl", "lovasz", "rmi", "dice")
 
 REFERENCE_COLUMNS = (
     "dataset",
@@ -95,8 +99,6 @@ _SPLIT_NOTE = (
     "numbers; heldout = train on Train, select on Val, test once (docs/recipes.md); — = "
     "recorded before protocols existed."
 )
-PAIRED_TABLE_METRICS = ("mIoU", "mF1", "OA", "mBIoU")
-"""Metrics of the paired comparisons in the tables (Δ [95 % CI] columns, ``paired``)."""
 CI_HEADER = "Δ [95 % CI]"
 _CI_METHOD = (
     "the difference in points with a 95 % percentile interval from a hierarchical bootstrap "
@@ -115,7 +117,7 @@ _PAIRED_NOTE = (
 )
 Paired = Mapping[tuple[str, str, str, str], PairedResult]
 """``(dataset, model, loss, metric) -> PairedResult``; see
-:func:`lossd.results.evidence.paired_lookup`."""
+:func:`lossd.results.comparisons.paired_lookup`."""
 
 _REF_NOTE = (
     "Paper: Ma et al. 2026 (Lossd; the abstract does not name the model, base = +Lossd minus "
@@ -249,16 +251,16 @@ def format_delta(delta: float, digits: int = _DIGITS) -> str:
     return f"{rounded if rounded != 0 else 0.0:+.{digits}f}"  # no "-0.00"
 
 
-def _ordered(values: Iterable[str], order: Sequence[str]) -> list[str]:
-    """Distinct ``values``, those of ``order`` first in that order, the others sorted."""
-    present = set(values)
-    return [v for v in order if v in present] + sorted(present - set(order))
+def metric_label(metric: str) -> str:
+    """Display label of a metric in the catalogue (:attr:`lossd.metrics.Metric.label`).
 
-
-def _completed(runs: pd.DataFrame) -> pd.DataFrame:
-    if runs.empty:
-        return runs
-    return runs[runs["status"].fillna("completed").eq("completed")]
+    A per-class name (``IoU``) and a name outside the catalogue are shown as they are.
+    """
+    try:
+        found = get_metric(metric)
+    except InvalidOptionError:
+        return metric
+    return found.label if metric == found.name else metric
 
 
 def summarize(
@@ -276,15 +278,17 @@ def summarize(
 
     Args:
         runs: Frame of :func:`lossd.results.load_runs`.
-        metrics: Metric columns (default: the mean metrics and every per-class column).
+        metrics: Metric columns (default: every metric of the catalogue and every per-class
+            column).
         by: Cell keys.
 
     Returns:
         One row per cell, sorted by the keys.
     """
-    done = _completed(runs)
+    done = completed_runs(runs)
     if metrics is None:
-        metrics = [c for c in done.columns if c in MEAN_METRICS or "/" in c]
+        means = metric_names()
+        metrics = [c for c in done.columns if c in means or "/" in c]
     columns = [*by, "n", "seeds", "split", "protocol"]
     columns += [f"{m}{s}" for m in metrics for s in ("", "_std", "_n")]
     if done.empty:
@@ -469,7 +473,7 @@ def main_table(
         datasets: Datasets (rows), default those in ``runs``.
         models: Models (rows), default those in ``runs``.
         name: File stem, default ``main`` (or ``main_<metric>`` for one metric).
-        paired: Paired comparisons (:func:`lossd.results.evidence.paired_results`) for the
+        paired: Paired comparisons (:func:`lossd.results.comparisons.paired_results`) for the
             ``Δ [95 % CI]`` column; None: that column shows :data:`MISSING`.
 
     Returns:
@@ -481,8 +485,8 @@ def main_table(
     """
     labels = Labels.from_runs(runs)
     pair = runs[runs["loss"].isin([BASE_LOSS, LOSSD_LOSS])] if len(runs) else runs
-    datasets = list(datasets) if datasets else _ordered(pair["dataset"], DATASET_ORDER)
-    models = list(models) if models else _ordered(pair["model"], MODEL_ORDER)
+    datasets = list(datasets) if datasets else ordered_datasets(pair["dataset"])
+    models = list(models) if models else ordered_models(pair["model"])
     summary = summarize(pair)
     numeric, display = [], []
     for dataset in datasets:
@@ -520,7 +524,7 @@ def main_table(
                 [
                     labels.dataset(dataset),
                     labels.model(model),
-                    chosen,
+                    metric_label(chosen),
                     split or MISSING,
                     protocol or MISSING,
                     format_mean_std(*base),
@@ -552,7 +556,7 @@ def main_table(
     return Table(
         name=name or (f"main_{metric}" if single else "main"),
         caption=(
-            f"Base recipe against +Lossd ({metric})"
+            f"Base recipe against +Lossd ({metric_label(str(metric))})"
             if single
             else "Base recipe against +Lossd (each dataset's headline metric)"
         ),
@@ -595,7 +599,8 @@ def per_class_table(
     Args:
         runs: Frame of :func:`lossd.results.load_runs`.
         dataset: Dataset name.
-        metric: Per-class metric: ``IoU``, ``F1``, ``BIoU``, ``Precision`` or ``Recall``.
+        metric: Per-class metric of the catalogue (``lossd.metrics.per_class_names()``:
+            ``IoU``, ``F1``, ``BIoU``, ``BF``, ``Precision``, ``Recall``).
         reference: Frame of :func:`load_reference`; its ``<metric>/<class>`` rows of the models'
             own papers fill the published column.
         models: Models (rows), default those with runs on ``dataset``.
@@ -615,7 +620,7 @@ def per_class_table(
             f"no base or +Lossd run of dataset '{dataset}'; the runs hold {known}"
         )
     class_names, evaluated = _class_facts(subset)
-    models = list(models) if models else _ordered(subset["model"], MODEL_ORDER)
+    models = list(models) if models else ordered_models(subset["model"])
     columns = [per_class_column(metric, c) for c in class_names]
     summary = summarize(subset, metrics=columns)
     numeric, display = [], []
@@ -664,7 +669,7 @@ def per_class_table(
 
 def loss_table(
     runs: pd.DataFrame,
-    metrics: Sequence[str] = ("mIoU", "mF1", "mBIoU"),
+    metrics: Sequence[str] | None = None,
     losses: Sequence[str] | None = None,
     paired: Paired | None = None,
 ) -> Table:
@@ -672,10 +677,13 @@ def loss_table(
 
     Args:
         runs: Frame of :func:`lossd.results.load_runs`.
-        metrics: Mean metrics shown (each with a Δ column).
-        losses: Losses (rows) in order, default every loss in ``runs``.
-        paired: Paired comparisons with the base (:func:`lossd.results.evidence.paired_results`):
-            the Δ cells then carry their 95 % interval.
+        metrics: Mean metrics shown (each with a Δ column); default the catalogue's
+            ``losses`` metrics (``lossd.metrics.metric_names("losses")``).
+        losses: Losses (rows) in order, default every loss in ``runs``
+            (:func:`lossd.results.order.ordered_losses`).
+        paired: Paired comparisons with the base
+            (:func:`lossd.results.comparisons.paired_results`): the Δ cells then carry their
+            95 % interval.
 
     Returns:
         Columns: dataset, model, loss, n, then per metric the mean ± std and Δ (loss - base of
@@ -683,13 +691,14 @@ def loss_table(
         the base row, :data:`MISSING` without a base run).
     """
     labels = Labels.from_runs(runs)
-    datasets = _ordered(runs["dataset"], DATASET_ORDER) if len(runs) else []
-    summary = summarize(runs, metrics=list(metrics))
+    metrics = metric_names("losses") if metrics is None else list(metrics)
+    datasets = ordered_datasets(runs["dataset"]) if len(runs) else []
+    summary = summarize(runs, metrics=metrics)
     numeric, display = [], []
     for dataset in datasets:
-        for model in _ordered(runs.loc[runs["dataset"] == dataset, "model"], MODEL_ORDER):
+        for model in ordered_models(runs.loc[runs["dataset"] == dataset, "model"]):
             cell_runs = runs[(runs["dataset"] == dataset) & (runs["model"] == model)]
-            for loss in list(losses) if losses else _ordered(cell_runs["loss"], LOSS_ORDER):
+            for loss in list(losses) if losses else ordered_losses(cell_runs["loss"]):
                 keys = {"dataset": dataset, "model": model}
                 row: dict[str, Any] = {**keys, "loss": loss}
                 cells = [
@@ -720,7 +729,7 @@ def loss_table(
                 display.append(cells)
     headers = ["Dataset", "Model", "Loss", "n"]
     for metric in metrics:
-        headers += [metric, f"Δ {metric}"]
+        headers += [metric_label(metric), f"Δ {metric_label(metric)}"]
     return Table(
         name="losses",
         caption="Loss comparison: each loss added to the base recipe",
@@ -739,24 +748,16 @@ def paired_table(paired: pd.DataFrame, runs: pd.DataFrame) -> Table:
     """Every paired comparison in full: Δ with its interval, per seed, and the p-value.
 
     Args:
-        paired: Frame of :func:`lossd.results.evidence.paired_results`.
+        paired: Frame of :func:`lossd.results.comparisons.paired_results`.
         runs: Frame of :func:`lossd.results.load_runs` (display names).
 
     Returns:
         Columns: dataset, model, loss, base, metric, Δ [95 % CI], per-seed Δ, p, seeds, images.
     """
     labels = Labels.from_runs(runs)
-    rank = {
-        "dataset": {v: i for i, v in enumerate(DATASET_ORDER)},
-        "model": {v: i for i, v in enumerate(MODEL_ORDER)},
-        "loss": {v: i for i, v in enumerate(LOSS_ORDER)},
-    }
-    keyed = paired.assign(
-        **{f"_{k}": paired[k].map(lambda v, r=r: r.get(v, len(r))) for k, r in rank.items()}
-    )
-    order = keyed.sort_values(
-        ["_dataset", "dataset", "_model", "model", "_loss", "loss"], kind="stable"
-    )
+    kinds = ("dataset", "model", "loss")
+    keys = [tuple(rank(k, str(row[k])) for k in kinds) for _, row in paired.iterrows()]
+    order = paired.iloc[sorted(range(len(paired)), key=keys.__getitem__)]  # stable
     numeric, display = [], []
     for _, row in order.iterrows():
         result = PairedResult(
@@ -773,7 +774,7 @@ def paired_table(paired: pd.DataFrame, runs: pd.DataFrame) -> Table:
                 "metric": result.metric,
                 "delta": result.delta * _PERCENT,
                 **_ci_columns(result),
-                "per_seed_delta": ";".join(f"{v * _PERCENT:.6f}" for v in result.per_seed_delta),
+                "per_seed_delta": _per_seed_csv(result.per_seed_delta),
                 "seeds": ";".join(str(s) for s in row["seeds"]),
                 "num_images": result.num_images,
                 "exact": result.exact,
@@ -785,7 +786,7 @@ def paired_table(paired: pd.DataFrame, runs: pd.DataFrame) -> Table:
                 labels.model(row["model"]),
                 labels.loss(row["loss"]),
                 labels.loss(row["base"]),
-                result.metric,
+                metric_label(result.metric),
                 format_delta_ci(result),
                 per_seed,
                 _format_p(result.p_value, result.exact),
@@ -805,6 +806,13 @@ def paired_table(paired: pd.DataFrame, runs: pd.DataFrame) -> Table:
     )
 
 
+def _per_seed_csv(values: Sequence[float]) -> str:
+    """Per-seed differences in points, ``;``-separated; empty where undefined (NaN)."""
+    if not any(math.isfinite(v) for v in values):
+        return ""
+    return ";".join(f"{v * _PERCENT:.6f}" if math.isfinite(v) else "" for v in values)
+
+
 def _format_p(p_value: float, exact: bool) -> str:
     if not math.isfinite(p_value):
         return MISSING
@@ -812,11 +820,21 @@ def _format_p(p_value: float, exact: bool) -> str:
     return text + (" (exact)" if exact else "")
 
 
+def recorded_metrics(runs: pd.DataFrame, metrics: Sequence[str]) -> list[str]:
+    """The ``metrics`` that at least one run records, in their order.
+
+    A metric added to the catalogue after a study was trained (the BF score, for the studies
+    of 2026-12-06 and before) has no value in its records; its columns and tables would hold
+    only "—", so the tables of those records leave it out and stay as they were.
+    """
+    return [m for m in metrics if m in runs.columns and bool(runs[m].notna().any())]
+
+
 def build_tables(
     runs: pd.DataFrame,
     reference: pd.DataFrame | None = None,
-    main_metrics: Sequence[str] = ("mIoU", "mF1", "OA", "mBIoU"),
-    class_metrics: Sequence[str] = ("IoU", "F1", "BIoU"),
+    main_metrics: Sequence[str] | None = None,
+    class_metrics: Sequence[str] | None = None,
     paired: pd.DataFrame | None = None,
 ) -> list[Table]:
     """Every table of the runs, in the order :func:`write_tables` writes them.
@@ -829,32 +847,40 @@ def build_tables(
     Args:
         runs: Frame of :func:`lossd.results.load_runs`.
         reference: Published numbers (:func:`load_reference`), or None.
-        main_metrics: Metrics of the ``main_<metric>`` tables.
-        class_metrics: Per-class metrics of the ``per_class_*`` tables.
-        paired: Paired comparisons (:func:`lossd.results.evidence.paired_results`); None:
+        main_metrics: Metrics of the ``main_<metric>`` tables and of the paired comparisons;
+            default the catalogue's ``main`` metrics (``lossd.metrics.metric_names("main")``)
+            that the runs record (:func:`recorded_metrics`).
+        class_metrics: Per-class metrics of the ``per_class_*`` tables; default the per-class
+            values of the main metrics.
+        paired: Paired comparisons (:func:`lossd.results.comparisons.paired_results`); None:
             computed from the runs' per-image counts (seeded, so they regenerate exactly).
 
     Raises:
         InvalidOptionError: If ``runs`` holds no completed run.
     """
-    done = _completed(runs)
+    done = completed_runs(runs)
     if done.empty:
         raise InvalidOptionError(
             "no completed run record to tabulate; train a grid first, e.g. python "
             "scripts/train.py -m experiment=synthetic_grid"
         )
-    from lossd.results.evidence import paired_lookup, paired_results
-
+    if main_metrics is None:
+        main_metrics = recorded_metrics(done, metric_names("main"))
+    if class_metrics is None:
+        per_class = [get_metric(m).per_class for m in main_metrics]
+        class_metrics = [name for name in per_class if name is not None]
+    main_metrics, class_metrics = list(main_metrics), list(class_metrics)
     if paired is None:
-        paired = paired_results(done, metrics=PAIRED_TABLE_METRICS)
+        paired = paired_results(done, metrics=main_metrics)
     lookup = paired_lookup(paired)
     tables = [main_table(done, reference, paired=lookup)]
     tables += [main_table(done, reference, metric=m, paired=lookup) for m in main_metrics]
     pair = done[done["loss"].isin([BASE_LOSS, LOSSD_LOSS])]
-    for dataset in _ordered(pair["dataset"], DATASET_ORDER):
+    for dataset in ordered_datasets(pair["dataset"]):
         tables += [per_class_table(done, dataset, m, reference) for m in class_metrics]
     if set(done["loss"]) - {BASE_LOSS, LOSSD_LOSS}:
-        tables.append(loss_table(done, paired=lookup))
+        losses_metrics = recorded_metrics(done, metric_names("losses"))
+        tables.append(loss_table(done, metrics=losses_metrics, paired=lookup))
     if len(paired):
         tables.append(paired_table(paired, done))
     return tables
@@ -864,8 +890,8 @@ def write_tables(
     runs: pd.DataFrame,
     out_dir: str | Path,
     reference: pd.DataFrame | None = None,
-    main_metrics: Sequence[str] = ("mIoU", "mF1", "OA", "mBIoU"),
-    class_metrics: Sequence[str] = ("IoU", "F1", "BIoU"),
+    main_metrics: Sequence[str] | None = None,
+    class_metrics: Sequence[str] | None = None,
     paired: pd.DataFrame | None = None,
 ) -> list[Path]:
     """Write every table of :func:`build_tables` as ``.md``, ``.tex``, ``.csv``.
@@ -874,8 +900,8 @@ def write_tables(
         runs: Frame of :func:`lossd.results.load_runs`.
         out_dir: Folder of the tables.
         reference: Published numbers (:func:`load_reference`), or None.
-        main_metrics: Metrics of the ``main_<metric>`` tables.
-        class_metrics: Per-class metrics of the ``per_class_*`` tables.
+        main_metrics: Metrics of the ``main_<metric>`` tables (default: :func:`build_tables`).
+        class_metrics: Per-class metrics of the ``per_class_*`` tables (default: the same).
         paired: Paired comparisons, or None to compute them (:func:`build_tables`).
 
     Returns:

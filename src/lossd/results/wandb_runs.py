@@ -18,13 +18,8 @@ from typing import Any
 import pandas as pd
 
 from lossd.errors import InvalidOptionError
-from lossd.results.runs import (
-    MEAN_METRICS,
-    PER_CLASS_METRICS,
-    deduplicate,
-    record_to_row,
-    runs_frame,
-)
+from lossd.metrics import metric_names, per_class_names
+from lossd.results.runs import deduplicate, record_to_row, runs_frame
 
 __all__ = ["WANDB_STATES", "load_wandb_runs", "wandb_run_to_row"]
 
@@ -69,8 +64,8 @@ def _class_names(dataset: str) -> list[str]:
 
 def _summary_metrics(summary: Mapping[str, Any], prefix: str, names: list[str]) -> dict[str, Any]:
     """``<prefix>/<metric>`` and ``<prefix>/<metric>/<class>`` summary values as record metrics."""
-    metrics: dict[str, Any] = {m: summary.get(f"{prefix}/{m}") for m in MEAN_METRICS}
-    for metric in PER_CLASS_METRICS:
+    metrics: dict[str, Any] = {m: summary.get(f"{prefix}/{m}") for m in metric_names()}
+    for metric in per_class_names():
         values = [summary.get(f"{prefix}/{metric}/{c}") for c in names]
         if any(v is not None for v in values):
             metrics[metric] = values

@@ -15,8 +15,9 @@ import numpy as np
 
 from lossd.data._labels import UnknownPolicy
 from lossd.data.info import IGNORE_INDEX
-from lossd.data.prepare._grid import PatchWindow, cut_patch, patch_grid, patch_name, region_grid
+from lossd.data.prepare._grid import PatchWindow, patch_grid, patch_name, region_grid
 from lossd.data.prepare._outputs import PatchOutputs, SourceResult, png_size
+from lossd.data.windows import cut_window
 from lossd.errors import DataFormatError
 from lossd.io import read_image, write_image, write_mask
 
@@ -95,10 +96,10 @@ def _write_patches(
         if whole and job.link:
             out.link(f"images/{name}.png", job.image)
         else:
-            image_patch = cut_patch(image, window.row, window.col, patch, 0)
+            image_patch = cut_window(image, window.row, window.col, patch, 0)
             out.write(f"images/{name}.png", partial(write_image, image=image_patch))
         if mask is not None:
-            mask_patch = cut_patch(mask, window.row, window.col, patch, IGNORE_INDEX)
+            mask_patch = cut_window(mask, window.row, window.col, patch, IGNORE_INDEX)
             out.write(f"masks/{name}.png", partial(write_mask, mask=mask_patch))
 
 

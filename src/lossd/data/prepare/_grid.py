@@ -9,12 +9,12 @@ source coordinates.
 
 :func:`region_grid` lays GeoSeg's grid over a region anchored at the bottom-right corner of the
 source: where the region reaches beyond the source's top or left edge, offsets are negative and
-the patch is padded at the top/left (:func:`cut_patch`). GeoSeg pads with albumentations'
-``PadIfNeeded(position='bottom_right')``, which keeps the image's bottom-right corner, and then
-writes the patches that lie wholly inside the padded array (tools/potsdam_patch_split.py:56-73,
-204-211; tools/uavid_patch_split.py:101-108, 133-143 @9453fe4). UAVid's region is 2048×4096
-(:data:`lossd.data.prepare.uavid.GEOSEG_REGION`), ISPRS tiles are padded to the next multiple
-of the patch size (:func:`padded_region`).
+the patch is padded at the top/left (:func:`lossd.data.windows.cut_window`). GeoSeg pads with
+albumentations' ``PadIfNeeded(position='bottom_right')``, which keeps the image's bottom-right
+corner, and then writes the patches that lie wholly inside the padded array
+(tools/potsdam_patch_split.py:56-73, 204-211; tools/uavid_patch_split.py:101-108, 133-143
+@9453fe4). UAVid's region is 2048×4096 (:data:`lossd.data.prepare.uavid.GEOSEG_REGION`), ISPRS
+tiles are padded to the next multiple of the patch size (:func:`padded_region`).
 """
 
 import re
@@ -22,14 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 
-import numpy as np
-
 from lossd.errors import InvalidOptionError
 
 __all__ = [
     "PatchWindow",
-    "cut_patch",
-    "pad_patch",
     "padded_region",
     "pair",
     "parse_patch_name",
@@ -187,33 +183,6 @@ def region_grid(
             if rows > 0 and cols > 0:
                 windows.append(PatchWindow(row, col, rows, cols))
     return windows
-
-
-def cut_patch(
-    array: np.ndarray, row: int, col: int, patch_size: tuple[int, int], fill: int
-) -> np.ndarray:
-    """The ``patch_size`` window of ``array`` at ``(row, col)``; pixels off the source = ``fill``.
-
-    ``row``/``col`` may be negative or the window may pass the bottom/right edge: those parts
-    are padding. For non-negative offsets this equals :func:`pad_patch` of the slice.
-    """
-    height, width = array.shape[:2]
-    out = np.full(patch_size + array.shape[2:], fill, dtype=array.dtype)
-    r0, r1 = max(row, 0), min(row + patch_size[0], height)
-    c0, c1 = max(col, 0), min(col + patch_size[1], width)
-    if r1 > r0 and c1 > c0:
-        out[r0 - row : r1 - row, c0 - col : c1 - col] = array[r0:r1, c0:c1]
-    return out
-
-
-def pad_patch(array: np.ndarray, patch_size: tuple[int, int], fill: int) -> np.ndarray:
-    """Pad an ``H×W`` or ``H×W×C`` array at the bottom/right to ``patch_size`` with ``fill``."""
-    extra_rows = patch_size[0] - array.shape[0]
-    extra_cols = patch_size[1] - array.shape[1]
-    if extra_rows == 0 and extra_cols == 0:
-        return array
-    widths = [(0, extra_rows), (0, extra_cols)] + [(0, 0)] * (array.ndim - 2)
-    return np.pad(array, widths, mode="constant", constant_values=fill)
 
 
 def patch_name(stem: str, row: int, col: int) -> str:

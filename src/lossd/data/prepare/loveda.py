@@ -25,9 +25,11 @@ from lossd.data.prepare._runner import (
 )
 from lossd.errors import DataFormatError, DatasetNotFoundError, InvalidOptionError
 
-__all__ = ["SPLITS", "prepare_loveda"]
+__all__ = ["DEFAULT_PATCH_SIZE", "SPLITS", "prepare", "prepare_loveda"]
 
 SPLITS: tuple[str, ...] = tuple(loveda.SPLIT_FOLDERS)
+DEFAULT_PATCH_SIZE: int | None = None
+"""The 1024² images are kept whole (GeoSeg trains on them whole: docs/datasets.md §1)."""
 
 
 def _layout_error(src: Path, missing: list[str]) -> DatasetNotFoundError:
@@ -157,3 +159,7 @@ def prepare_loveda(
         )
         plans.append(SplitPlan(split, process_frame, jobs, header))
     return run_plans(plans, dst, workers=workers, progress=progress, desc="loveda")
+
+
+prepare = prepare_loveda
+"""The preparation tool of this dataset (:func:`lossd.data.prepare.prepare`)."""

@@ -27,7 +27,7 @@ test), pixel for pixel:
   (:attr:`lossd.data.potsdam.INFO` ``original_padding_label``); ``heldout`` ignores them.
 
 Every tile is read with rasterio window by window (one patch at a time, never the whole 6000²
-tile):
+tile), by the machinery Potsdam shares with Vaihingen (:mod:`lossd.data.prepare._tiles`):
 
 - ``images/<stem>_<row>_<col>.tif``: GeoTIFF with the chosen bands (RGB, IRRG or RGBIR) and
   the georeferencing of its window (CRS and window transform; a flipped copy's transform is
@@ -44,251 +44,44 @@ Preparation version 2 (this one); version 1 cut from the top-left corner, padded
 bottom/right and flipped each patch instead of the tile; such a folder is refused.
 """
 
+import argparse
 import re
-import warnings
 from collections.abc import Mapping, Sequence
-from contextlib import ExitStack
-from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import rasterio
-from affine import Affine
-from rasterio.errors import NotGeoreferencedWarning, RasterioError
-from rasterio.io import DatasetReader
-from rasterio.windows import Window
-
 from lossd.data import potsdam
-from lossd.data._labels import (
-    UnknownPolicy,
-    check_unknown_policy,
-    count_unknown_colours,
-    unknown_label_message,
-)
-from lossd.data.info import IGNORE_INDEX
-from lossd.data.prepare._frames import size_mismatch
-from lossd.data.prepare._grid import (
-    PatchWindow,
-    padded_region,
-    patch_grid,
-    patch_name,
-    patch_options,
-    region_grid,
-)
-from lossd.data.prepare._outputs import PatchOutputs, SourceResult
-from lossd.data.prepare._runner import SplitPlan, SplitSummary, check_splits, make_header, run_plans
-from lossd.errors import DataFormatError, DatasetNotFoundError, InvalidOptionError
-from lossd.io import write_geotiff, write_mask
+from lossd.data._labels import UnknownPolicy, check_unknown_policy
+from lossd.data.prepare import _tiles
+from lossd.data.prepare._grid import patch_options
+from lossd.data.prepare._runner import SplitPlan, SplitSummary, check_splits, run_plans
+from lossd.errors import DatasetNotFoundError, InvalidOptionError
 
-__all__ = ["FLIPS", "SPLITS", "prepare_potsdam"]
+__all__ = [
+    "DEFAULT_PATCH_SIZE",
+    "FLIPS",
+    "SPLITS",
+    "add_arguments",
+    "cli_options",
+    "prepare",
+    "prepare_potsdam",
+    "process_tile",
+]
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
+DEFAULT_PATCH_SIZE: int | None = 1024
+"""GeoSeg's --split-size 1024 (README.md:171-197 @9453fe4)."""
 ERODED_SPLITS: tuple[str, ...] = ("test",)
+"""Splits scored on the eroded labels (docs/datasets.md §3, Metrics): masks from ``_noBoundary``."""
 FLIPPED_SPLITS: tuple[str, ...] = ("train",)
 """Splits cut in GeoSeg's train mode: each tile also flipped left-right and top-bottom."""
-FLIPS: tuple[str, ...] = ("", "hflip", "vflip")
-"""The versions of a tile in train mode, in GeoSeg's order ``[image, image_h_vlip,
-image_v_vlip]`` (tools/potsdam_patch_split.py:121-122 @9453fe4), made by torchvision's
-``RandomHorizontalFlip(p=1.0)`` / ``RandomVerticalFlip(p=1.0)`` (L116-119), i.e. PIL
-``FLIP_LEFT_RIGHT`` (columns reversed) and ``FLIP_TOP_BOTTOM`` (rows reversed)."""
-"""Splits scored on the eroded labels (docs/datasets.md §3, Metrics): masks from ``_noBoundary``."""
-
-_GDAL_CACHE_MB = 256
-"""GDAL block cache per worker: holds a row of patches of a striped tile, bounds memory."""
+FLIPS: tuple[str, ...] = _tiles.FLIPS
+"""The versions of a tile in train mode (:data:`lossd.data.prepare._tiles.FLIPS`)."""
 
 _TILE_ID = re.compile(r"^\d+_\d+$")
 
-
-@dataclass(frozen=True)
-class _TileJob:
-    tile: str
-    image: Path
-    labels: Mapping[str, Path]  # output folder -> colour label file
-    src: Path
-    split_dir: Path
-    bands: str
-    unknown: UnknownPolicy
-    patch_size: tuple[int, int]
-    stride: tuple[int, int]
-    flip: str = ""
-
-    @property
-    def stem(self) -> str:
-        """``top_potsdam_<tile>``, plus ``_hflip``/``_vflip`` for a flipped copy."""
-        base = potsdam.tile_stem(self.tile)
-        return f"{base}_{self.flip}" if self.flip else base
-
-
-def _open(path: Path) -> DatasetReader:
-    try:
-        with warnings.catch_warnings():  # labels may carry no georeferencing: not needed
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            return rasterio.open(path)
-    except RasterioError as err:
-        raise DataFormatError(f"cannot open '{path}' (truncated or not a GeoTIFF?): {err}") from err
-
-
-def _read(dataset: DatasetReader, window: Window, count: int) -> np.ndarray:
-    """Read the first ``count`` bands of ``window`` as ``h×w×count``."""
-    try:
-        data = dataset.read(indexes=list(range(1, count + 1)), window=window)
-    except RasterioError as err:
-        raise DataFormatError(
-            f"cannot read rows {window.row_off}..{window.row_off + window.height} of "
-            f"'{dataset.name}' (truncated or corrupt?): {err}"
-        ) from err
-    return np.moveaxis(data, 0, -1)  # a view: write_geotiff moves the bands back for free
-
-
-def _check_image(dataset: DatasetReader, bands: str) -> None:
-    expected = len(potsdam.BANDS[bands])
-    if dataset.count != expected or any(d != "uint8" for d in dataset.dtypes):
-        raise DataFormatError(
-            f"'{dataset.name}' has {dataset.count} bands of {set(dataset.dtypes)}; expected "
-            f"{expected} uint8 bands {potsdam.BANDS[bands]} for --bands {bands}"
-        )
-
-
-def _check_label(label: DatasetReader, image: DatasetReader) -> None:
-    if label.count < 3 or any(d != "uint8" for d in label.dtypes[:3]):
-        raise DataFormatError(
-            f"label '{label.name}' has {label.count} bands of {set(label.dtypes)}; expected a "
-            "uint8 colour label with 3 bands (RGB; a 4th band is ignored)"
-        )
-    if label.shape != image.shape:
-        raise DataFormatError(
-            size_mismatch(Path(image.name), image.shape, Path(label.name), label.shape)
-        )
-
-
-def _unknown_in_file(label: DatasetReader, job: _TileJob) -> dict[tuple[int, int, int], int]:
-    """Unknown colours of a whole label file (for the error message), window by window."""
-    total: dict[tuple[int, int, int], int] = {}
-    for w in patch_grid(label.height, label.width, job.patch_size, job.patch_size):
-        raw = _read(label, Window(w.col, w.row, w.width, w.height), 3)
-        for colour, count in count_unknown_colours(raw, potsdam.LABEL_COLOURS).items():
-            total[colour] = total.get(colour, 0) + count
-    return total
-
-
-def _decode(label: DatasetReader, window: Window, job: _TileJob) -> np.ndarray:
-    raw = _read(label, window, 3)
-    try:
-        return potsdam.decode(raw, unknown=job.unknown, source=label.name)
-    except DataFormatError:
-        unknown = _unknown_in_file(label, job)
-        if not unknown:
-            raise
-        message = unknown_label_message(label.name, unknown, potsdam.LABEL_COLOURS)
-        raise DataFormatError(message) from None
-
-
-def _georeference(dataset: DatasetReader) -> tuple[str | None, list[float] | None]:
-    if dataset.crs is None and dataset.transform == Affine.identity():
-        return None, None
-    crs = None if dataset.crs is None else dataset.crs.to_string()
-    return crs, list(dataset.transform)[:6]
-
-
-def _source_window(w: PatchWindow, job: _TileJob, height: int, width: int) -> Window:
-    """The window of the unflipped tile holding the source pixels of patch ``w``.
-
-    ``w`` is in the coordinates of the (flipped) tile; its source pixels are rows
-    ``max(w.row, 0) ..`` and columns ``max(w.col, 0) ..`` of it, which a flip maps back to the
-    mirrored rows or columns of the file.
-    """
-    r0, c0 = max(w.row, 0), max(w.col, 0)
-    if job.flip == "hflip":
-        c0 = width - (c0 + w.width)
-    elif job.flip == "vflip":
-        r0 = height - (r0 + w.height)
-    return Window(c0, r0, w.width, w.height)
-
-
-def _place(pixels: np.ndarray, w: PatchWindow, job: _TileJob, fill: int) -> np.ndarray:
-    """Flip the source pixels like the tile and put them into a patch padded with ``fill``."""
-    if job.flip == "hflip":
-        pixels = pixels[:, ::-1]
-    elif job.flip == "vflip":
-        pixels = pixels[::-1]
-    out = np.full(job.patch_size + pixels.shape[2:], fill, dtype=pixels.dtype)
-    top, left = max(-w.row, 0), max(-w.col, 0)
-    out[top : top + w.height, left : left + w.width] = pixels
-    return out
-
-
-def _transform(dataset: DatasetReader, job: _TileJob) -> Affine:
-    """The tile's pixel-to-map transform in the coordinates of its (flipped) version."""
-    tile: Affine = dataset.transform
-    if job.flip == "hflip":  # column c of the copy is column width - 1 - c of the tile
-        return tile @ Affine(-1.0, 0.0, dataset.width, 0.0, 1.0, 0.0)
-    if job.flip == "vflip":
-        return tile @ Affine(1.0, 0.0, 0.0, 0.0, -1.0, dataset.height)
-    return tile
-
-
-def _write_image_patch(path: Path, image: DatasetReader, w: PatchWindow, job: _TileJob) -> None:
-    """Read one window of the tile and write it, flipped and padded, georeferenced."""
-    window = _source_window(w, job, image.height, image.width)
-    pixels = _place(_read(image, window, len(potsdam.BANDS[job.bands])), w, job, 0)
-    georef = _transform(image, job) @ Affine.translation(w.col, w.row)  # the patch's origin
-    write_geotiff(path, pixels, crs=image.crs, transform=georef)
-
-
-def _write_mask_patch(path: Path, label: DatasetReader, w: PatchWindow, job: _TileJob) -> None:
-    """Read one window of a colour label, decode it and write the flipped, padded mask."""
-    window = _source_window(w, job, label.height, label.width)
-    write_mask(path, _place(_decode(label, window, job), w, job, IGNORE_INDEX))
-
-
-def process_tile(job: _TileJob) -> SourceResult:
-    """Cut one tile (or its flipped copy) into GeoTIFF image patches and PNG masks.
-
-    Returns:
-        The source's ``meta.json`` record and the bookkeeping of written files; undone on
-        failure.
-
-    Raises:
-        DataFormatError: For an unreadable or truncated file, wrong bands, an image and label
-            of different sizes, or unknown label colours (``unknown="error"``).
-    """
-    with ExitStack() as stack:
-        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_MB))
-        out = stack.enter_context(PatchOutputs(job.split_dir))
-        image = stack.enter_context(_open(job.image))
-        _check_image(image, job.bands)
-        labels = {f: stack.enter_context(_open(path)) for f, path in job.labels.items()}
-        for label in labels.values():
-            _check_label(label, image)
-        region = padded_region(image.height, image.width, job.patch_size)
-        patches = []
-        for w in region_grid(image.height, image.width, region, job.patch_size, job.stride):
-            name = patch_name(job.stem, w.row, w.col)
-            files = [f"images/{name}.tif"] + [f"{folder}/{name}.png" for folder in labels]
-            out.write(files[0], partial(_write_image_patch, image=image, w=w, job=job))
-            for folder, label in labels.items():
-                writer = partial(_write_mask_patch, label=label, w=w, job=job)
-                out.write(f"{folder}/{name}.png", writer)
-            patches.append(
-                {"name": name, "row": w.row, "col": w.col, "height": w.height,
-                 "width": w.width, "files": out.md5s(files)}
-            )  # fmt: skip
-        crs_name, affine = _georeference(image)
-        record: dict[str, Any] = {
-            "stem": job.stem,
-            "tile": job.tile,
-            "flip": job.flip or None,
-            "files": {"image": str(job.image.relative_to(job.src))}
-            | {folder: str(path.relative_to(job.src)) for folder, path in job.labels.items()},
-            "height": image.height,
-            "width": image.width,
-            "crs": crs_name,
-            "transform": affine,
-            "patches": patches,
-        }
-        return out.result(record)
+process_tile = _tiles.process_tile
+"""One tile version -> georeferenced patches (:func:`lossd.data.prepare._tiles.process_tile`)."""
 
 
 def _index_files(src: Path) -> dict[str, Path]:
@@ -297,15 +90,7 @@ def _index_files(src: Path) -> dict[str, Path]:
     Raises:
         DataFormatError: If a file name occurs twice.
     """
-    found: dict[str, Path] = {}
-    for path in sorted(src.rglob("top_potsdam_*.tif")):
-        if path.name in found:
-            raise DataFormatError(
-                f"'{path.name}' is found twice, in '{found[path.name].parent}' and "
-                f"'{path.parent}'; keep one copy"
-            )
-        found[path.name] = path
-    return found
+    return _tiles.index_by_name(sorted(src.rglob("top_potsdam_*.tif")))
 
 
 def _required_files(tile: str, split: str, bands: str) -> dict[str, str]:
@@ -340,11 +125,7 @@ def _missing_error(
             f"top_potsdam_<row>_<col>_label_noBoundary.tif (archives {archives}) from "
             f"{potsdam.DOWNLOAD_URL}, unpacked anywhere below '{src}'"
         )
-    details = "; ".join(
-        f"{split} tile {tile} ({', '.join(files)})"
-        for split, by_tile in missing.items()
-        for tile, files in by_tile.items()
-    )
+    details = _tiles.missing_details(missing)
     return DatasetNotFoundError(
         f"Potsdam tiles missing below '{src}': {details}. Unpack them from {archives} "
         f"({potsdam.DOWNLOAD_URL}), or pass --splits/--exclude to leave them out"
@@ -402,6 +183,7 @@ def prepare_potsdam(
     table = potsdam.split_tiles(tuple(exclude)) if tiles is None else tiles
     _check_tiles(table, chosen)
     found = _index_files(src) if src.is_dir() else {}
+    tile_format = _tiles.TileFormat(potsdam.BANDS[bands], f"--bands {bands}", potsdam.LABEL_COLOURS)
     plans: list[SplitPlan] = []
     missing: dict[str, dict[str, list[str]]] = {}
     for split in chosen:
@@ -410,7 +192,7 @@ def prepare_potsdam(
             raise InvalidOptionError(
                 f"no {split} tiles left after excluding {list(exclude)}; change --exclude"
             )
-        jobs = []
+        jobs: list[_tiles.TileJob] = []
         flips = FLIPS if split in FLIPPED_SPLITS else FLIPS[:1]
         for tile in split_tiles:
             files = _required_files(tile, split, bands)
@@ -418,24 +200,10 @@ def prepare_potsdam(
             if absent:
                 missing.setdefault(split, {})[tile] = absent
                 continue
-            jobs += [
-                _TileJob(
-                    tile=tile,
-                    image=found[files["image"]],
-                    labels={f: found[n] for f, n in files.items() if f != "image"},
-                    src=src,
-                    split_dir=Path(dst) / split,
-                    bands=bands,
-                    unknown=unknown,
-                    patch_size=size,
-                    stride=step,
-                    flip=flip,
-                )
-                for flip in flips
-            ]
-        folders = {"images": ".tif", "masks": ".png"}
-        if split in ERODED_SPLITS:
-            folders["masks_full"] = ".png"
+            paths = {role: found[name] for role, name in files.items()}
+            jobs += _tiles.tile_jobs(tile, potsdam.tile_stem(tile), paths, flips, src=src,
+                                     split_dir=Path(dst) / split, format=tile_format,
+                                     unknown=unknown, patch_size=size, stride=step)  # fmt: skip
         options = {
             "patch_size": list(size),
             "stride": list(step),
@@ -444,10 +212,30 @@ def prepare_potsdam(
             "unknown_colour": unknown,
             "flips": [f or "none" for f in flips],
         }
-        header = make_header(
-            "potsdam", split, src, options, folders, potsdam.BANDS[bands], potsdam.CLASSES
-        )
-        plans.append(SplitPlan(split, process_tile, jobs, header))
+        eroded = split in ERODED_SPLITS
+        plans.append(_tiles.split_plan("potsdam", split, process_tile, jobs, src, options,
+                                       eroded, tile_format, potsdam.CLASSES))  # fmt: skip
     if missing:
         raise _missing_error(src, missing, bool(found), bands)
     return run_plans(plans, dst, workers=workers, progress=progress, desc="potsdam")
+
+
+prepare = prepare_potsdam
+"""The preparation tool of this dataset (:func:`lossd.data.prepare.prepare`)."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Potsdam's own options of ``scripts/prepare_data.py potsdam``."""
+    parser.add_argument("--bands", choices=list(potsdam.BANDS), default="RGB")
+    parser.add_argument(
+        "--exclude",
+        nargs="*",
+        default=list(potsdam.EXCLUDED_TILES),
+        metavar="TILE",
+        help="training tiles to leave out (default 7_10; give --exclude alone to keep all)",
+    )
+
+
+def cli_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The :func:`prepare_potsdam` arguments of :func:`add_arguments`' options."""
+    return {"bands": args.bands, "exclude": tuple(args.exclude)}

@@ -51,9 +51,11 @@ from lossd.data.prepare._runner import (
 )
 from lossd.errors import DataFormatError, DatasetNotFoundError
 
-__all__ = ["GEOSEG_REGION", "SPLITS", "prepare_uavid"]
+__all__ = ["DEFAULT_PATCH_SIZE", "GEOSEG_REGION", "SPLITS", "prepare", "prepare_uavid"]
 
 SPLITS: tuple[str, ...] = tuple(uavid.SPLIT_FOLDERS)
+DEFAULT_PATCH_SIZE: int | None = 1024
+"""GeoSeg's --split-size-h/-w 1024 (README.md:201-224 @9453fe4)."""
 
 GEOSEG_REGION: tuple[int, int] = (2048, 4096)
 """Rows and columns kept at the bottom-right of each train/val frame: GeoSeg pads frames to
@@ -192,3 +194,7 @@ def prepare_uavid(
         )
         plans.append(SplitPlan(split, process_frame, jobs, header))
     return run_plans(plans, dst, workers=workers, progress=progress, desc="uavid")
+
+
+prepare = prepare_uavid
+"""The preparation tool of this dataset (:func:`lossd.data.prepare.prepare`)."""
