@@ -10,6 +10,7 @@ from scipy import ndimage
 from lossd.errors import InvalidOptionError
 from lossd.losses import HausdorffDTLoss, SegmentationObjective, StealWeight
 from lossd.losses._functional import euclidean_distance_to
+from lossd.losses import hausdorff_dt
 from lossd.losses.hausdorff_dt import boundary_distance_maps, label_distance_maps
 from tests.losses._naive_competitors import (
     IGNORE,
@@ -20,6 +21,15 @@ from tests.losses._naive_competitors import (
     scipy_boundary_distance,
     value_and_grad,
 )
+
+
+@pytest.fixture(params=["opencv", "torch"])
+def backend(request, monkeypatch) -> str:
+    """Both ways the maps are made on a CPU: OpenCV (one image per worker) and the generic
+    tensor path (scipy or the project's transform), the latter by hiding OpenCV."""
+    if request.param == "torch":
+        monkeypatch.setattr(hausdorff_dt, "optional_module", lambda name: None)
+    return request.param
 
 
 def random_labels(seed: int, batch: int, labels: int, height: int, width: int) -> torch.Tensor:
@@ -45,7 +55,7 @@ def test_label_distance_maps_match_scipy():
 
 
 @pytest.mark.parametrize("power", [1.0, 2.0, 0.5])
-def test_boundary_distance_maps_match_the_monai_field(power):
+def test_boundary_distance_maps_match_the_monai_field(power, backend):
     labels = random_labels(seed=72, batch=3, labels=3, height=8, width=10)
     result = boundary_distance_maps(labels, 3, power).numpy()
     for image, maps in zip(labels.numpy(), result, strict=True):
@@ -57,7 +67,7 @@ def test_boundary_distance_maps_match_the_monai_field(power):
 
 @pytest.mark.parametrize(("alpha", "classes"), [(2.0, None), (1.0, [1, 2]), (2.0, [0])])
 @pytest.mark.parametrize("seed", [73, 74])
-def test_matches_naive_loop(alpha, classes, seed):
+def test_matches_naive_loop(alpha, classes, seed, backend):
     logits, target = random_case(seed=seed, classes=3, height=7, width=8)
     loss = HausdorffDTLoss(alpha=alpha, classes=classes)
     value, grad = value_and_grad(loss, logits, target)
