@@ -20,7 +20,7 @@ from lossd.engine.checkpoint import load_checkpoint
 from lossd.engine.loaders import ResumableSampler
 from lossd.engine.loggers import RunLogger
 from lossd.engine.options import TrainerOptions
-from lossd.engine.run import RunSetup, build_components, run_identity
+from lossd.engine.run import RunSetup, build_components, run_identity, run_options
 from lossd.engine.runtime import DistContext
 from lossd.errors import InvalidOptionError, PreemptedError
 from lossd.results import read_record
@@ -89,6 +89,7 @@ def _trainer(cfg, out: Path, action=lambda step: None, resume: bool = False):
         cfg.trainer.resume = "never"  # resumed below, once the hook logger is in place
     setup = RunSetup(
         identity=run_identity(cfg),
+        options=run_options(cfg),
         ctx=DistContext(),
         device=torch.device("cpu"),
         output_dir=out,

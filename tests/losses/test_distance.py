@@ -10,7 +10,7 @@ import torch
 
 from lossd.errors import DataFormatError, InvalidOptionError
 from lossd.losses import DistanceLoss, TargetDistanceMaps, distance_loss, target_distance_maps
-from lossd.losses.distance import _first_max_index
+from lossd.losses.distance import first_max_index
 
 _spec = importlib.util.spec_from_file_location(
     "_naive_lossd_for_loss", Path(__file__).with_name("_naive_lossd.py")
@@ -159,13 +159,13 @@ def test_tied_logits_pick_the_first_class_like_argmax():
 
 
 @pytest.mark.parametrize("num_classes", [1, 2, 7, 300])
-def test_first_max_index_equals_max_indices(num_classes):
+def testfirst_max_index_equals_max_indices(num_classes):
     gen = torch.Generator().manual_seed(num_classes)
     logits = torch.randint(0, 4, (2, num_classes, 5, 6), generator=gen).float()
     logits[1] = torch.randn((num_classes, 5, 6), generator=gen)
-    assert torch.equal(_first_max_index(logits), logits.max(dim=1).indices)
+    assert torch.equal(first_max_index(logits), logits.max(dim=1).indices)
     logits[0, 0, 0, 0] = float("nan")
-    assert _first_max_index(logits)[0, 0, 0] == num_classes - 1
+    assert first_max_index(logits)[0, 0, 0] == num_classes - 1
 
 
 def test_gradient_is_sparse_in_the_probabilities():

@@ -8,9 +8,8 @@ from hydra.utils import instantiate
 from scipy import ndimage
 
 from lossd.errors import InvalidOptionError
-from lossd.losses import HausdorffDTLoss, SegmentationObjective, StealWeight
+from lossd.losses import HausdorffDTLoss, SegmentationObjective, StealWeight, hausdorff_dt
 from lossd.losses._functional import euclidean_distance_to
-from lossd.losses import hausdorff_dt
 from lossd.losses.hausdorff_dt import boundary_distance_maps, label_distance_maps
 from tests.losses._naive_competitors import (
     IGNORE,

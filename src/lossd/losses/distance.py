@@ -68,7 +68,13 @@ from lossd.losses._functional import (
 )
 from lossd.ops.distance import region_distance_maps
 
-__all__ = ["DistanceLoss", "TargetDistanceMaps", "distance_loss", "target_distance_maps"]
+__all__ = [
+    "DistanceLoss",
+    "TargetDistanceMaps",
+    "distance_loss",
+    "first_max_index",
+    "target_distance_maps",
+]
 
 _DIFF_EPS = 1e-6
 """Offset inside the log normaliser, ``log1p(diff + 1e-6)`` (docs/lossd.md, step 4)."""
@@ -237,7 +243,7 @@ def _term_tables(weights: Tensor, max_iter: int) -> tuple[Tensor, Tensor, Tensor
     return excess.reshape(-1), coef.reshape(-1), normalised[0]
 
 
-def _first_max_index(logits: Tensor) -> Tensor:
+def first_max_index(logits: Tensor) -> Tensor:
     """Index of the first maximal logit along dim 1, like ``logits.max(dim=1).indices``.
 
     Computed as ``C - max_c((x_c == max x) * (C - c))``, which on CPU is about three times
@@ -291,7 +297,7 @@ class _LossdFunction(torch.autograd.Function):
         num_classes = logits.shape[1]
         with torch.autocast(device_type=logits.device.type, enabled=False):
             # Step 1: k = argmax(softmax(x)) = the first maximal logit (see the module note).
-            pred = _first_max_index(logits.detach())
+            pred = first_max_index(logits.detach())
             # Ignored pixels carry the label num_classes (no class). ``wrong`` marks the
             # pixels whose predicted class has a term (k != t), ``missed`` those whose true
             # class has one (k != t and t is a class); they differ only at ignored pixels

@@ -22,7 +22,7 @@ from lossd.losses._functional import (
     one_sided_edges,
     prepare_inputs,
 )
-from lossd.losses.distance import _first_max_index  # the argmax of Lossd's prediction
+from lossd.losses.distance import first_max_index  # the argmax of Lossd's prediction
 from lossd.ops.distance import taxicab_distance
 
 __all__ = ["DistanceTransformLoss", "distance_transform_loss"]
@@ -42,7 +42,7 @@ def _edge_weights(
     """``E(k == c) · relu(DT_c - dilate)`` of every class, on valid pixels of present classes."""
     num_classes, height, width = logits.shape[1:]
     truth = one_hot(target, num_classes, ignore_index)
-    predicted = one_hot(_first_max_index(logits.detach()), num_classes) & valid.unsqueeze(1)
+    predicted = one_hot(first_max_index(logits.detach()), num_classes) & valid.unsqueeze(1)
     present = truth.flatten(2).any(dim=2).any(dim=0).view(1, num_classes, 1, 1)
     distance = taxicab_distance(one_sided_edges(truth), cap=height + width).float()
     weight = (distance - dilate).clamp_min(0.0)
