@@ -12,8 +12,9 @@ COMMITTED = {
     "synthetic_grid": ["synthetic_grid"],
     "synthetic_lambda": ["synthetic_grid", "synthetic_lambda"],
     "synthetic_lambda_full": ["synthetic_lambda_full"],
+    "losses_full": ["losses_full"],
 }
-FIGURES = ("synthetic_lambda_full",)  # make_tables.py --figures
+FIGURES = ("synthetic_lambda_full", "losses_full")  # make_tables.py --figures
 
 
 @pytest.mark.parametrize("tables", sorted(COMMITTED))

@@ -14,7 +14,7 @@ from lossd.metrics import PROFILE_DISTANCES, SegmentationMetrics
 from lossd.records import read_per_image, read_record, record_dir, write_record
 from lossd.results import load_runs, main_table, write_tables
 from lossd.results.comparisons import paired_lookup, paired_results, reported_per_image
-from lossd.results.evidence import error_profiles, write_figures
+from lossd.results.evidence import error_profiles, plot_error_profile, write_figures
 from tests.metrics.test_per_image import _naive_profile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -144,6 +144,30 @@ def test_figures_are_written_byte_for_byte_again(study, tmp_path: Path) -> None:
     second = write_figures(runs, tmp_path / "b")
     for a, b in zip(first, second, strict=True):
         assert a.read_bytes() == b.read_bytes()
+
+
+def test_the_change_panel_turns_logarithmic_only_when_a_loss_is_far_off_the_base(
+    study, tmp_path: Path
+) -> None:
+    root, _ = study
+    runs = load_runs(root)  # Lossd at a third of the base's noise: at most -100 % everywhere
+    near = plot_error_profile(error_profiles(runs), runs, "synthetic", "unetformer")
+    assert near.axes[1].get_yscale() == "linear"
+    for seed in range(3):  # a loss with three times the base's noise: about +150 % and more
+        _record_with_counts(root / "far", "base", seed, 0.30)
+        _record_with_counts(root / "far", "dtl", seed, 0.95)
+    runs = load_runs(root / "far")
+    profiles = error_profiles(runs)
+    far = plot_error_profile(profiles, runs, "synthetic", "unetformer")
+    assert far.axes[1].get_yscale() == "symlog"
+    curves = [line for line in far.axes[1].lines if len(line.get_xdata()) > 2]  # not the rules
+    drawn = np.concatenate([line.get_ydata() for line in curves])
+    base = profiles[profiles["loss"] == "base"].set_index("distance")
+    bad = profiles[profiles["loss"] == "dtl"].set_index("distance")["error_rate"]
+    shown = base["errors"] >= 100 * 3  # bins with at least 100 base errors per run
+    expected = 100.0 * (bad / base["error_rate"] - 1.0)[shown & (base.index != 0)]
+    assert np.sort(drawn[np.isfinite(drawn)]) == pytest.approx(np.sort(expected.to_numpy()))
+    assert expected.max() > 100.0
 
 
 def test_the_cli_draws_figures_where_asked(study, tmp_path: Path) -> None:

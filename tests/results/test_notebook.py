@@ -1,8 +1,8 @@
 """notebooks/analysis.ipynb runs top to bottom on run records and is committed executed.
 
-The committed notebook carries its outputs on the committed synthetic_lambda_full records; every
-table it shows must equal the file of the same name in results/tables/synthetic_lambda_full,
-both as committed and when executed again here.
+The committed notebook carries its outputs on the committed synthetic_lambda_full records and,
+in its last section, on the losses study's (losses_full); every table it shows must equal the
+file of the same name in results/tables/<study>, both as committed and when executed again here.
 """
 
 from pathlib import Path
@@ -17,14 +17,20 @@ from tests.results.test_tables import RECORDS, write_runs
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "analysis.ipynb"
 STUDY = "synthetic_lambda_full"
+LOSSES_STUDY = "losses_full"
 TABLES = ROOT / "results" / "tables" / STUDY
+LOSSES_TABLES = ROOT / "results" / "tables" / LOSSES_STUDY
 
 
-def _execute(runs: Path | None, monkeypatch) -> nbformat.NotebookNode:
+def _execute(
+    runs: Path | None, monkeypatch, losses_runs: Path | None = None
+) -> nbformat.NotebookNode:
     if runs is None:
-        monkeypatch.delenv("LOSSD_RUNS", raising=False)  # the committed default
+        monkeypatch.delenv("LOSSD_RUNS", raising=False)  # the committed defaults
+        monkeypatch.delenv("LOSSD_LOSSES_RUNS", raising=False)
     else:
         monkeypatch.setenv("LOSSD_RUNS", str(runs))
+        monkeypatch.setenv("LOSSD_LOSSES_RUNS", str(losses_runs or runs / "no_losses_study"))
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     client = NotebookClient(
         notebook,
@@ -51,14 +57,19 @@ def _outputs(notebook: nbformat.NotebookNode) -> tuple[str, str, int]:
 
 
 def _tables_shown(notebook: nbformat.NotebookNode) -> dict[str, str]:
-    """Markdown tables the notebook shows, keyed by the committed table file they equal."""
-    committed = {p.read_text(encoding="utf-8"): p.name for p in TABLES.glob("*.md")}
+    """Markdown tables the notebook shows, keyed by the committed table file they equal
+    (``<study>/<name>.md``)."""
+    committed = {
+        p.read_text(encoding="utf-8"): f"{folder.name}/{p.name}"
+        for folder in (TABLES, LOSSES_TABLES)
+        for p in folder.glob("*.md")
+    }
     shown = {}
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
             text = output.get("data", {}).get("text/markdown")
             if text and text.startswith("**"):
-                assert text in committed, f"a table the notebook shows is not in {TABLES}:\n{text}"
+                assert text in committed, f"a table the notebook shows is not committed:\n{text}"
                 shown[committed[text]] = text
     return shown
 
@@ -75,9 +86,12 @@ def test_committed_notebook_is_executed_and_reads_lossd_results() -> None:
     assert "from lossd.results import" in code[1].source
     assert not any(line.lstrip().startswith("def ") for c in code for line in c.source.splitlines())
     # the committed outputs show the committed tables, the paired statistics and the figures
-    assert {"main.md", "paired.md", "losses.md"} <= set(_tables_shown(notebook))
+    shown = set(_tables_shown(notebook))
+    assert {f"{STUDY}/{name}" for name in ("main.md", "paired.md", "losses.md")} <= shown
+    assert {f"{LOSSES_STUDY}/losses.md", f"{LOSSES_STUDY}/paired.md"} <= shown
     _, _, figures = _outputs(notebook)
-    assert figures >= 1 + 2 + 1  # the error profile, the per-class deltas, the scatter
+    # the error profile, the per-class deltas, the scatter; the losses study's profile and scatter
+    assert figures >= 1 + 2 + 1 + 1 + 1
 
 
 @pytest.mark.slow
@@ -87,6 +101,7 @@ def test_notebook_executed_again_shows_the_committed_tables(monkeypatch) -> None
     assert _tables_shown(executed) == _tables_shown(committed)
     streams, _, _ = _outputs(executed)
     assert f"12 run records under results/runs/{STUDY} (12 completed)" in streams
+    assert f"33 run records under results/runs/{LOSSES_STUDY} (33 completed)" in streams
     # every printed line of the committed notebook comes back (no machine paths in them)
     assert streams == _outputs(committed)[0]
 
@@ -106,6 +121,7 @@ def test_notebook_runs_on_records_with_histograms(tmp_path: Path, monkeypatch) -
     assert "over/under-segmentation histograms in these records" not in streams
     assert "loveda/unetformer/base: no predictions (run record" in streams
     assert "No predictions shown" in streams
+    assert "No records under" in streams and "experiment=losses_full" in streams
 
 
 @pytest.mark.slow
@@ -113,3 +129,12 @@ def test_notebook_says_when_records_have_no_histograms(tmp_path: Path, monkeypat
     streams, _, figures = _outputs(_execute(write_runs(tmp_path / "runs"), monkeypatch))
     assert "No error profiles or over/under-segmentation histograms in these records" in streams
     assert figures == 4 + 1
+
+
+@pytest.mark.slow
+def test_the_losses_section_shows_any_study(tmp_path: Path, monkeypatch) -> None:
+    runs = write_runs(tmp_path / "runs")
+    streams, markdown, _ = _outputs(_execute(runs, monkeypatch, losses_runs=runs))
+    assert streams.count(f"10 run records under {runs} (9 completed)") == 2
+    assert "**Loss comparison: each loss added to the base recipe**" in markdown
+    assert "| LoveDA    | UNetFormer | +RMI" in markdown

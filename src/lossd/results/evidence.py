@@ -40,6 +40,11 @@ __all__ = [
 MIN_BASE_ERRORS = 100
 """Base errors per run a distance bin needs before the figures show a relative change there."""
 
+LINEAR_CHANGE_LIMIT = 100.0
+"""Largest relative change (%) the change panel shows on a linear axis; beyond it the axis is
+symmetric-logarithmic, linear within ±10 %, so that one loss far off the base recipe does not
+flatten the others onto the zero line."""
+
 
 def error_profiles(runs: pd.DataFrame) -> pd.DataFrame:
     """Error rate by signed distance to the true boundary, per dataset × model × loss.
@@ -121,7 +126,8 @@ def plot_error_profile(
     Top left: the error rate at each signed distance to the true boundary (negative: inside the
     region, a missed pixel; positive: outside it, a pixel wrongly given the class), one line per
     loss with the spread over seeds shaded, on a log scale. Top right: each loss's error rate
-    relative to the base recipe's, in percent (when the cell has a base run). Bottom: false
+    relative to the base recipe's, in percent (when the cell has a base run; on a symmetric-log
+    axis when a change exceeds :data:`LINEAR_CHANGE_LIMIT`). Bottom: false
     positives by distance outside, false negatives by depth inside (pixels per run).
 
     Args:
@@ -148,6 +154,7 @@ def plot_error_profile(
     (profile_ax, change_ax), (fp_ax, fn_ax) = fig.subplots(2, 2)
     width = 0.8 / max(len(shown), 1)
     base_rate = None
+    largest_change = 0.0
     if BASE_LOSS in present:
         base_rows = part[part["loss"] == BASE_LOSS].sort_values("distance")
         # a ratio of a handful of errors is noise: only bins where the base has enough
@@ -173,6 +180,8 @@ def plot_error_profile(
             if base_rate is not None and loss != BASE_LOSS:
                 with np.errstate(invalid="ignore", divide="ignore"):
                     change = 100.0 * (rate / base_rate - 1.0)
+                if np.isfinite(change[side]).any():
+                    largest_change = max(largest_change, np.nanmax(np.abs(change[side])))
                 change_ax.plot(
                     x[side], change[side], color=colour, label=label if side[-1] else None
                 )
@@ -200,6 +209,9 @@ def plot_error_profile(
     profile_ax.legend(fontsize=8)
     change_ax.axhline(0, color="0.3", linewidth=0.8)
     change_ax.set_ylabel("change against base (%)")
+    if largest_change > LINEAR_CHANGE_LIMIT:
+        change_ax.set_yscale("symlog", linthresh=10.0)
+        change_ax.set_ylabel("change against base (%; log beyond ±10 %)")
     change_ax.set_title("error rate relative to the base recipe (< 0: fewer errors)", fontsize=9)
     change_ax.text(
         0.01,
