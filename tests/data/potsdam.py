@@ -95,6 +95,30 @@ of ``_noBoundary`` files is black (GeoSeg :35, docs/datasets.md §3)."""
 BOUNDARY_COLOUR = (0, 0, 0)
 
 
+def geoseg_cut(
+    array: np.ndarray, flip: str, fill: int, patch: int, stride: int
+) -> dict[tuple[int, int], np.ndarray]:
+    """GeoSeg's ISPRS cut, by hand: flip the whole tile or area (``"hflip"``, ``"vflip"`` or
+    ``""``), pad the top/left to a multiple of the patch with ``fill``, keep the whole windows at
+    the stride, keyed by their offset in the (flipped) tile (GeoSeg
+    tools/potsdam_patch_split.py:56-73, 109-127, 204-211; tools/vaihingen_patch_split.py:55-68,
+    126-152, 206-212, the same cut)."""
+    if flip == "hflip":
+        array = array[:, ::-1]
+    elif flip == "vflip":
+        array = array[::-1]
+    height, width = array.shape[:2]
+    pad_h, pad_w = (-height) % patch, (-width) % patch
+    widths = [(pad_h, 0), (pad_w, 0)] + [(0, 0)] * (array.ndim - 2)
+    padded = np.pad(array, widths, constant_values=fill)
+    return {
+        (y - pad_h, x - pad_w): padded[y : y + patch, x : x + patch]
+        for y in range(0, padded.shape[0], stride)
+        for x in range(0, padded.shape[1], stride)
+        if y + patch <= padded.shape[0] and x + patch <= padded.shape[1]
+    }
+
+
 def colour(classes: np.ndarray) -> np.ndarray:
     table = np.zeros((256, 3), dtype=np.uint8)
     table[: len(OFFICIAL_COLOURS)] = OFFICIAL_COLOURS

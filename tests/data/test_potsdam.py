@@ -20,7 +20,14 @@ from lossd.errors import (
 )
 from lossd.io import read_mask
 from scripts.prepare_data import main
-from tests.data.potsdam import BAND_INDEX, CRS_EPSG, colour, write_potsdam, write_tif
+from tests.data.potsdam import (
+    BAND_INDEX,
+    CRS_EPSG,
+    colour,
+    geoseg_cut,
+    write_potsdam,
+    write_tif,
+)
 
 PATCH = 16  # with 94-px tiles: padded to 96 (2 px top/left), six patches a side, like 6000/1024
 PAD = 2
@@ -99,25 +106,6 @@ def test_val_tile_patches_stitch_back_with_georeferencing(fake, tmp_path):
     assert np.array_equal(image, tile.rgbir[:, :, :3])
 
 
-def geoseg_patches(array, flip, fill, patch, stride):
-    """GeoSeg's train-mode cut, by hand: flip the whole tile, pad the top/left to a multiple
-    of the patch, cut whole patches (tools/potsdam_patch_split.py:56-73, 109-127, 204-211)."""
-    if flip == "hflip":
-        array = array[:, ::-1]
-    elif flip == "vflip":
-        array = array[::-1]
-    height, width = array.shape[:2]
-    pad_h, pad_w = (-height) % patch, (-width) % patch
-    widths = [(pad_h, 0), (pad_w, 0)] + [(0, 0)] * (array.ndim - 2)
-    padded = np.pad(array, widths, constant_values=fill)
-    return {
-        (y - pad_h, x - pad_w): padded[y : y + patch, x : x + patch]
-        for y in range(0, padded.shape[0], stride)
-        for x in range(0, padded.shape[1], stride)
-        if y + patch <= padded.shape[0] and x + patch <= padded.shape[1]
-    }
-
-
 @pytest.mark.parametrize(("patch", "stride"), [(PATCH, PATCH), (32, 16)])
 def test_training_tiles_are_cut_as_geoseg_with_their_flipped_copies(fake, tmp_path, patch, stride):
     dst = tmp_path / "out"
@@ -131,8 +119,8 @@ def test_training_tiles_are_cut_as_geoseg_with_their_flipped_copies(fake, tmp_pa
     ]  # fmt: skip
     written = 0
     for flip, suffix in (("", ""), ("hflip", "_hflip"), ("vflip", "_vflip")):
-        images = geoseg_patches(tile.rgbir[:, :, :3], flip, 0, patch, stride)
-        masks = geoseg_patches(tile.classes, flip, 255, patch, stride)
+        images = geoseg_cut(tile.rgbir[:, :, :3], flip, 0, patch, stride)
+        masks = geoseg_cut(tile.classes, flip, 255, patch, stride)
         for (row, col), expected in images.items():
             name = f"top_potsdam_2_11{suffix}_{row}_{col}"
             with rasterio.open(dst / "train" / "images" / f"{name}.tif") as tif:
@@ -172,13 +160,13 @@ def test_padding_is_impervious_surfaces_under_the_original_protocol_only(fake, t
     heldout = SegmentationFolder(dst, "train", "potsdam", **kwargs)[position]["mask"].numpy()
     original = SegmentationFolder(dst, "train", "potsdam", padding_label=0, **kwargs)
     mask = original[position]["mask"].numpy()
-    by_hand = geoseg_patches(fake.tiles["2_11"].classes, "vflip", 0, PATCH, PATCH)[-2, 30]
+    by_hand = geoseg_cut(fake.tiles["2_11"].classes, "vflip", 0, PATCH, PATCH)[-2, 30]
     assert np.array_equal(mask, by_hand) and (mask[:PAD] == 0).all()
     assert (heldout[:PAD] == 255).all() and np.array_equal(heldout[PAD:], mask[PAD:])
     # test: eroded boundary stays ignored, the padding becomes class 0
     test = SegmentationFolder(dst, "test", "potsdam", padding_label=0, **kwargs)
     first = test[0]["mask"].numpy()
-    eroded = geoseg_patches(fake.tiles["2_13"].eroded, "", 0, PATCH, PATCH)[-2, -2]
+    eroded = geoseg_cut(fake.tiles["2_13"].eroded, "", 0, PATCH, PATCH)[-2, -2]
     assert test.name(0) == "top_potsdam_2_13_-2_-2"
     assert np.array_equal(first, eroded) and (first == 255).any()
 

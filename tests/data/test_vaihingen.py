@@ -28,7 +28,7 @@ from lossd.errors import (
 )
 from lossd.io import read_mask
 from scripts.prepare_data import main
-from tests.data.potsdam import write_tif
+from tests.data.potsdam import geoseg_cut, write_tif
 from tests.data.vaihingen import (
     ERODED,
     IMAGES,
@@ -51,26 +51,6 @@ CAR = 4  # GeoSeg's cf[4] (tools/vaihingen_patch_split.py:33, 217)
 def fake(tmp_path_factory):
     root = tmp_path_factory.mktemp("vaihingen") / "raw"
     return write_vaihingen(root, [1, 30, 2, 4], size=SIZE, participants=True)
-
-
-def geoseg_windows(array, flip, fill, patch, stride):
-    """GeoSeg's cut by hand: flip the whole area, pad the top/left to a multiple of the patch,
-    keep whole windows at the stride (tools/vaihingen_patch_split.py:55-68, 126-152, 206-212),
-    keyed by their offset in the (flipped) area."""
-    if flip == "hflip":
-        array = array[:, ::-1]
-    elif flip == "vflip":
-        array = array[::-1]
-    height, width = array.shape[:2]
-    pad_h, pad_w = (-height) % patch, (-width) % patch
-    widths = [(pad_h, 0), (pad_w, 0)] + [(0, 0)] * (array.ndim - 2)
-    padded = np.pad(array, widths, constant_values=fill)
-    return {
-        (y - pad_h, x - pad_w): padded[y : y + patch, x : x + patch]
-        for y in range(0, padded.shape[0], stride)
-        for x in range(0, padded.shape[1], stride)
-        if y + patch <= padded.shape[0] and x + patch <= padded.shape[1]
-    }
 
 
 def nearest(array, size):
@@ -157,7 +137,7 @@ def test_val_area_is_cut_in_val_mode_padded_at_the_top_left(fake, tmp_path):
     assert offsets == [(r, c) for r in (-3, 13, 29) for c in (-10, 6, 22)]
     area = fake.areas[30]
     assert np.array_equal(stitch(dst / "val", source, "masks"), area.classes)
-    for (row, col), expected in geoseg_windows(area.irrg, "", 0, PATCH, PATCH).items():
+    for (row, col), expected in geoseg_cut(area.irrg, "", 0, PATCH, PATCH).items():
         image = read_tif(dst / "val" / "images" / f"top_mosaic_09cm_area30_{row}_{col}.tif")
         assert np.array_equal(image, expected)
     first = read_mask(dst / "val" / "masks" / "top_mosaic_09cm_area30_-3_-10.png")
@@ -176,8 +156,8 @@ def test_training_area_flipped_and_overlapping_as_geoseg_without_car_crops(fake,
     assert meta["options"]["car_crops"] is None
     area, written = fake.areas[1], 0
     for flip, suffix in (("", ""), ("hflip", "_hflip"), ("vflip", "_vflip")):
-        images = geoseg_windows(area.irrg, flip, 0, PATCH, STRIDE)
-        masks = geoseg_windows(area.classes, flip, 255, PATCH, STRIDE)
+        images = geoseg_cut(area.irrg, flip, 0, PATCH, STRIDE)
+        masks = geoseg_cut(area.classes, flip, 255, PATCH, STRIDE)
         assert len(images) == 5 * 5  # windows at 0, 8, ..., 32 of the padded 48×48 area
         for (row, col), expected in images.items():
             name = f"top_mosaic_09cm_area1{suffix}_{row}_{col}"
@@ -197,8 +177,8 @@ def geoseg_train_patches(area, flip, seed, fill):
     label of the mask padding. Returns ``{name: (image or None, mask)}``."""
     suffix = f"_{flip}" if flip else ""
     rng = random.Random(f"{seed}:{stem(1)}{suffix}")
-    images = geoseg_windows(area.irrg, flip, 0, PATCH, STRIDE)
-    masks = geoseg_windows(area.classes, flip, fill, PATCH, STRIDE)
+    images = geoseg_cut(area.irrg, flip, 0, PATCH, STRIDE)
+    masks = geoseg_cut(area.classes, flip, fill, PATCH, STRIDE)
     out = {}
     for (row, col), window in images.items():  # row-major, like GeoSeg's y/x loops
         rng.random()  # RandomSizedCrop's p check
@@ -306,7 +286,7 @@ def test_test_split_uses_eroded_labels_and_keeps_full_ones(fake, tmp_path):
                               transform=A.Compose([]))  # fmt: skip
     first = test[0]["mask"].numpy()
     assert test.name(0) == "top_mosaic_09cm_area2_-3_-10"
-    by_hand = geoseg_windows(fake.areas[2].eroded, "", 0, PATCH, PATCH)[-3, -10]
+    by_hand = geoseg_cut(fake.areas[2].eroded, "", 0, PATCH, PATCH)[-3, -10]
     assert np.array_equal(first, by_hand)  # padding class 0, eroded boundary still 255
 
 

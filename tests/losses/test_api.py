@@ -30,6 +30,7 @@ def test_every_loss_of_the_package_has_a_spec_and_a_function():
     assert classes == {spec.module.__name__ for spec in SPECS}
     functions = {name for name in LF.__all__ if name.endswith("_loss")}
     assert functions == {spec.function.__name__ for spec in SPECS}
+    assert set(LF.__all__) <= set(L.__all__), "lossd.losses must re-export every function"
     assert all(getattr(L, name) is getattr(LF, name) for name in LF.__all__)
 
 
@@ -149,6 +150,7 @@ def test_torch_compile_gives_the_eager_value_and_gradient(spec):
     ],
 )
 def test_losses_without_the_optional_accelerators_give_the_same_values(monkeypatch, name, missing):
+    pytest.importorskip(missing)  # without it both runs take the fallback: nothing compared
     spec = next(s for s in SPECS if s.name == name)
     logits, target = blocky_case(seed=7)
     value, grad = value_and_grad(spec.call, logits, target)

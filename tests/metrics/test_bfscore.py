@@ -61,6 +61,8 @@ def test_hand_worked_example():
     pred, target = _encoded(HAND_PRED[None], HAND_TARGET[None], 2)
     counts = bf_counts(pred, target, 2, tolerance=1.0)
     assert BF_COUNTS == ("pred_boundary", "pred_matched", "target_boundary", "target_matched")
+    # the per-image fields read in the same order as the rows: prefix + row name
+    assert tuple(f"bf_{row}" for row in BF_COUNTS) == OPTIONAL_COUNT_FIELDS
     assert counts.tolist() == [[26, 4], [22, 2], [28, 4], [22, 2]]
     by_name = {f: counts[i].numpy() for i, f in enumerate(OPTIONAL_COUNT_FIELDS)}
     values = get_metric("mBF").values(by_name)

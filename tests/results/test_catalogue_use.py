@@ -224,7 +224,7 @@ def test_committed_per_image_files_without_bf_counts_are_read() -> None:
     assert math.isnan(results["mBF"].delta) and math.isnan(results["mBF"].p_value)
 
 
-def test_paired_results_of_records_without_bf_counts(tmp_path: Path) -> None:
+def test_paired_results_give_the_bf_score_when_the_records_hold_its_counts(tmp_path: Path) -> None:
     root = _study(tmp_path / "runs")
     frame = paired_results(load_runs(root), num_bootstrap=50, num_permutations=50)
     bf = frame[frame["metric"] == "mBF"]

@@ -81,7 +81,4 @@ def inference_options_from_args(args: argparse.Namespace) -> InferenceOptions:
         if len(patch) > 2:
             raise InvalidOptionError(f"--patch-size {patch}: expected N or H W")
         values["patch_size"] = patch[0] if len(patch) == 1 else tuple(patch)
-    for key in ("scales", "rotations"):
-        if values[key] is not None:
-            values[key] = tuple(values[key])
-    return InferenceOptions(**values)
+    return InferenceOptions(**values)  # its __post_init__ turns the sequences into tuples

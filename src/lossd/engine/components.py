@@ -48,16 +48,15 @@ def build_metrics(
         eval_classes: Classes averaged by the mean metrics (``dataset.eval_classes``).
         per_image: False: no per-image counts whatever the options say (a second block).
     """
-    options = metrics
     return SegmentationMetrics(
         num_classes=info.num_classes,
         ignore_index=info.ignore_index,
         eval_classes=list(eval_classes),
-        boundary_ratio=float(options.boundary_ratio),
-        boundary_width=options.boundary_width,
-        bf_ratio=float(options.bf_ratio),
-        diagnostics=options.diagnostics,
-        per_image=per_image and options.per_image,
+        boundary_ratio=float(metrics.boundary_ratio),
+        boundary_width=metrics.boundary_width,
+        bf_ratio=float(metrics.bf_ratio),
+        diagnostics=metrics.diagnostics,
+        per_image=per_image and metrics.per_image,
     )
 
 

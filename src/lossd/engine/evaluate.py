@@ -147,10 +147,7 @@ def inference_options(node: Mapping[str, Any]) -> InferenceOptions:
     unknown = sorted(set(values) - {item.name for item in fields(InferenceOptions)})
     if unknown:
         raise InvalidOptionError(f"unknown inference option(s) {unknown}")
-    for key in ("patch_size", "scales", "rotations"):
-        if isinstance(values.get(key), list):
-            values[key] = tuple(values[key])
-    return InferenceOptions(**values)
+    return InferenceOptions(**values)  # its __post_init__ turns the sequences into tuples
 
 
 def _checkpoint_summary(

@@ -22,7 +22,7 @@ from hydra.core.config_store import ConfigStore
 from lossd.engine.inference import InferenceOptions
 from lossd.engine.options import MetricsOptions, TrainerOptions
 
-__all__ = ["node_schema", "option_help", "register_schemas"]
+__all__ = ["node_schema", "register_schemas"]
 
 _PLAIN = (int, float, bool, str)
 
@@ -58,14 +58,6 @@ def node_schema(options: type) -> type:
             )
         )
     return dataclasses.make_dataclass(f"{options.__name__}Node", spec)
-
-
-def option_help(schema: type, name: str) -> str:
-    """The ``help`` of an option's field."""
-    for item in fields(schema):
-        if item.name == name:
-            return str(item.metadata.get("help", ""))
-    raise KeyError(name)
 
 
 def register_schemas() -> None:

@@ -4,8 +4,8 @@ Everything here is a pure function of tensors: argument checks used by the loss 
 constructors, the common opening of every loss (:func:`prepare_inputs`: input checks, binary
 masks as two classes, float32 promotion, class selection, valid pixels, probabilities),
 one-hot encoding with an ignore value, boundary maps (max-pool and one-sided edge definitions)
-and exact distance transforms (Manhattan by separable running minima, Euclidean by the
-separable squared-distance decomposition or ``scipy.ndimage``).
+and the exact Euclidean distance transform (the separable squared-distance decomposition or
+``scipy.ndimage``; the Manhattan transforms are :mod:`lossd.ops.distance`).
 
 **Binary masks.** Logits with one channel, ``x`` of shape ``[B, 1, H, W]``, with targets in
 ``{0, 1}``, are the two-class problem of the logits ``[-x/2, x/2]`` (:func:`binary_as_two_classes`).
@@ -17,11 +17,10 @@ two-class value on these logits.
 it is installed; without it the exact torch transform runs on CPU too (same numbers up to
 float32 rounding). Nothing here needs it: ``pip install lossd`` depends on torch and numpy only.
 
-The distance transforms follow the separable construction of the exact distance transform:
-first the 1-D distance along each column, then a minimum along each row (Felzenszwalb &
-Huttenlocher, "Distance Transforms of Sampled Functions", Theory of Computing 8, 2012,
-Sec. 2-3). For the L1 metric the row minimum of ``f(j') + |j - j'|`` splits into a forward
-and a backward running minimum, so the whole transform is four ``cummin`` calls.
+The Euclidean transform follows the separable construction of the exact distance transform:
+first the 1-D distance along each column (two running minima), then along each row the
+minimum of ``g(i, j')^2 + (j - j')^2`` over the column offsets (Felzenszwalb & Huttenlocher,
+"Distance Transforms of Sampled Functions", Theory of Computing 8, 2012, Sec. 2-3).
 """
 
 import functools

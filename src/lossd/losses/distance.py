@@ -215,12 +215,21 @@ def target_distance_maps(
     check_num_classes(num_classes)
     check_max_iter(max_iter)
     check_ignore_index(ignore_index)
+    return _label_and_maps(target, num_classes, max_iter, ignore_index)[1]
+
+
+@eager
+@torch.no_grad()
+def _label_and_maps(
+    target: Tensor, num_classes: int, max_iter: int, ignore_index: int | None
+) -> tuple[Tensor, TargetDistanceMaps]:
+    """The checked target's label map (ignore pixels as class ``num_classes``) and its maps."""
     _check_target(target, num_classes, ignore_index)
     label = _label_with_sentinel(target, num_classes, ignore_index)
     outside, depth = region_distance_maps(label, num_classes, max_iter)
     if ignore_index is not None:
         depth.masked_fill_(label == num_classes, 0)  # not used; 0 keeps the map readable
-    return TargetDistanceMaps(depth, outside, max_iter, ignore_index)
+    return label, TargetDistanceMaps(depth, outside, max_iter, ignore_index)
 
 
 def _normalised(diff: Tensor, max_iter: int) -> tuple[Tensor, Tensor]:
@@ -515,14 +524,13 @@ def _lossd(
     if logits.shape[1] == 1:
         logits = binary_as_two_classes(logits)
     target = target.to(logits.device)
-    if maps is None:
-        maps = target_distance_maps(target, num_classes, max_iter, ignore_index)
-    elif isinstance(maps, TargetDistanceMaps):
-        _check_maps(maps, target, num_classes, max_iter, ignore_index)
+    if maps is None:  # the options were checked by the caller: only the target here
+        label, maps = _label_and_maps(target, num_classes, max_iter, ignore_index)
     else:
-        maps = TargetDistanceMaps.from_packed(maps, max_iter, ignore_index)
+        if not isinstance(maps, TargetDistanceMaps):
+            maps = TargetDistanceMaps.from_packed(maps, max_iter, ignore_index)
         _check_maps(maps, target, num_classes, max_iter, ignore_index)
-    label = _label_with_sentinel(target, num_classes, ignore_index)
+        label = _label_with_sentinel(target, num_classes, ignore_index)
     device = logits.device
     value: Tensor = _LossdFunction.apply(
         logits,

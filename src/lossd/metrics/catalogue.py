@@ -40,6 +40,7 @@ import numpy as np
 from lossd.errors import InvalidOptionError
 
 __all__ = [
+    "BF_COUNT_FIELDS",
     "COUNTS",
     "EVAL_CLASSES",
     "METRICS",
@@ -68,6 +69,9 @@ COUNTS: dict[str, str] = {
     "bf_target_matched": "BF: true boundary pixels within the tolerance of a predicted one",
 }
 """Per-class counts (arrays ``[..., C]``) the formulas read, in per-image file order."""
+
+BF_COUNT_FIELDS: tuple[str, ...] = tuple(name for name in COUNTS if name.startswith("bf_"))
+"""The Boundary F-score's counts (``bf_`` + :data:`lossd.metrics.bfscore.BF_COUNTS`)."""
 
 EVAL_CLASSES = "eval_classes"
 """A metric averaged over the dataset's evaluation classes (skipping NaN classes)."""
@@ -137,9 +141,7 @@ def bf_values(counts: Mapping[str, Any]) -> np.ndarray:
     Returns:
         float64 ``[..., C]``.
     """
-    pred, pred_hit, target, target_hit = _counts(
-        counts, "bf_pred_boundary", "bf_pred_matched", "bf_target_boundary", "bf_target_matched"
-    )
+    pred, pred_hit, target, target_hit = _counts(counts, *BF_COUNT_FIELDS)
     precision = pred_hit / np.maximum(pred, 1)
     recall = target_hit / np.maximum(target, 1)
     both = precision + recall
@@ -371,12 +373,7 @@ METRICS: tuple[Metric, ...] = (
         per_class="BF",
         higher_is_better=True,
         averages=EVAL_CLASSES,
-        counts=(
-            "bf_pred_boundary",
-            "bf_pred_matched",
-            "bf_target_boundary",
-            "bf_target_matched",
-        ),
+        counts=BF_COUNT_FIELDS,
         formula=bf_values,
         description=(
             "mean Boundary F-score (Csurka et al., BMVC 2013; MATLAB bfscore), counts pooled "

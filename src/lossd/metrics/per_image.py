@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from lossd.errors import DataFormatError
-from lossd.metrics.catalogue import COUNTS, metric_scores
+from lossd.metrics.catalogue import BF_COUNT_FIELDS, COUNTS, metric_scores
 
 __all__ = [
     "COUNT_FIELDS",
@@ -38,12 +38,7 @@ __all__ = [
 COUNT_FIELDS: tuple[str, ...] = tuple(COUNTS)
 """Per-image ``[N, C]`` counts (:data:`lossd.metrics.catalogue.COUNTS`), in file order."""
 
-OPTIONAL_COUNT_FIELDS: tuple[str, ...] = (
-    "bf_pred_boundary",
-    "bf_pred_matched",
-    "bf_target_boundary",
-    "bf_target_matched",
-)
+OPTIONAL_COUNT_FIELDS: tuple[str, ...] = BF_COUNT_FIELDS
 """Counts added after per-image files existed (BF): all present or all None."""
 
 REQUIRED_COUNT_FIELDS: tuple[str, ...] = tuple(

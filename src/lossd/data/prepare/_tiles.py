@@ -52,6 +52,7 @@ from lossd.data.prepare._frames import size_mismatch
 from lossd.data.prepare._grid import PatchWindow, padded_region, patch_grid, patch_name, region_grid
 from lossd.data.prepare._outputs import PatchOutputs, SourceResult
 from lossd.data.prepare._runner import SplitPlan, make_header
+from lossd.data.windows import cut_window
 from lossd.errors import DataFormatError
 from lossd.io import write_geotiff, write_mask
 
@@ -251,10 +252,8 @@ def _place(pixels: np.ndarray, w: PatchWindow, job: TileJob, fill: int) -> np.nd
         pixels = pixels[:, ::-1]
     elif job.flip == "vflip":
         pixels = pixels[::-1]
-    out = np.full(job.patch_size + pixels.shape[2:], fill, dtype=pixels.dtype)
-    top, left = max(-w.row, 0), max(-w.col, 0)
-    out[top : top + w.height, left : left + w.width] = pixels
-    return out
+    top, left = max(-w.row, 0), max(-w.col, 0)  # the padding above and left of the pixels
+    return cut_window(pixels, -top, -left, job.patch_size, fill)
 
 
 def tile_transform(dataset: DatasetReader, job: TileJob) -> Affine:

@@ -59,7 +59,6 @@ from lossd.errors import DatasetNotFoundError, InvalidOptionError
 
 __all__ = [
     "DEFAULT_PATCH_SIZE",
-    "FLIPS",
     "SPLITS",
     "add_arguments",
     "cli_options",
@@ -75,8 +74,6 @@ ERODED_SPLITS: tuple[str, ...] = ("test",)
 """Splits scored on the eroded labels (docs/datasets.md §3, Metrics): masks from ``_noBoundary``."""
 FLIPPED_SPLITS: tuple[str, ...] = ("train",)
 """Splits cut in GeoSeg's train mode: each tile also flipped left-right and top-bottom."""
-FLIPS: tuple[str, ...] = _tiles.FLIPS
-"""The versions of a tile in train mode (:data:`lossd.data.prepare._tiles.FLIPS`)."""
 
 _TILE_ID = re.compile(r"^\d+_\d+$")
 
@@ -193,7 +190,7 @@ def prepare_potsdam(
                 f"no {split} tiles left after excluding {list(exclude)}; change --exclude"
             )
         jobs: list[_tiles.TileJob] = []
-        flips = FLIPS if split in FLIPPED_SPLITS else FLIPS[:1]
+        flips = _tiles.FLIPS if split in FLIPPED_SPLITS else _tiles.FLIPS[:1]
         for tile in split_tiles:
             files = _required_files(tile, split, bands)
             absent = [name for name in files.values() if name not in found]
